@@ -1,0 +1,150 @@
+"""Parse and validate the filter's options once, at server start.
+
+Every error names the option, so that a typo in object-server.conf stops
+the server with a message the operator can act on, instead of a filter that
+silently measures nothing.
+"""
+
+import ipaddress
+import os
+import tempfile
+from collections import namedtuple
+
+from swift.common.utils import (
+    config_float_value, config_positive_int_value, list_from_csv)
+
+from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
+
+DEFAULT_RECON_CACHE_PATH = '/var/cache/swift'
+
+StatsdConfig = namedtuple(
+    'StatsdConfig', 'host port prefix sample_rate')
+
+InstrumentConfig = namedtuple('InstrumentConfig', [
+    'metrics_path',          # path the filter answers itself
+    'metrics_allowed_ips',   # tuple of ip_network; empty = everyone
+    'metrics_dir',           # per-worker snapshots and the archive
+    'flush_interval',        # seconds between worker snapshots
+    'slow_read_threshold',   # seconds; 0 disables
+    'latency_buckets',       # sorted tuple of upper bounds, no +Inf
+    'devices',               # the object server's devices directory
+    'device_refresh_interval',
+    'statsd',                # StatsdConfig or None
+])
+
+
+class ConfigError(ValueError):
+    """A bad option value; the message names the option."""
+
+    def __init__(self, option, value, why):
+        super().__init__('swiftinst: invalid %s = %r: %s' % (option, value, why))
+        self.option = option
+
+
+def _float(conf, option, default, minimum=0.0):
+    value = conf.get(option, default)
+    try:
+        return config_float_value(value, minimum=minimum)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(option, value, err)
+
+
+def _port(conf, option, default):
+    value = conf.get(option, default)
+    try:
+        port = config_positive_int_value(value)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(option, value, err)
+    if port > 65535:
+        raise ConfigError(option, value, 'must be a port number')
+    return port
+
+
+def parse_buckets(value, option='latency_buckets'):
+    if not value:
+        return DEFAULT_LATENCY_BUCKETS
+    try:
+        bounds = tuple(float(b) for b in list_from_csv(value))
+    except ValueError:
+        raise ConfigError(option, value, 'must be comma-separated numbers')
+    if not bounds:
+        raise ConfigError(option, value, 'must list at least one bound')
+    if any(b <= 0 or b != b or b == float('inf') for b in bounds):
+        raise ConfigError(option, value, 'bounds must be finite and > 0')
+    if list(bounds) != sorted(set(bounds)):
+        raise ConfigError(option, value,
+                          'bounds must be strictly increasing')
+    return bounds
+
+
+def parse_allowed_ips(value, option='metrics_allowed_ips'):
+    networks = []
+    for item in list_from_csv(value or ''):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(option, item,
+                              'must be an IP address or CIDR')
+    return tuple(networks)
+
+
+def default_metrics_dir(conf):
+    """One directory per object server, keyed by its bind_port.
+
+    Two object servers on one host (a common SAIO and servers_per_port
+    layout) must never merge each other's counts.
+    """
+    base = conf.get('recon_cache_path', DEFAULT_RECON_CACHE_PATH)
+    return os.path.join(base, 'swiftinst-%s' % conf.get('bind_port', '6200'))
+
+
+def check_metrics_dir(path, option='metrics_dir'):
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix='.probe-'):
+            pass
+    except OSError as err:
+        raise ConfigError(option, path, 'not a writable directory (%s)'
+                          % err.strerror)
+    return path
+
+
+def parse_statsd(conf):
+    host = conf.get('log_statsd_host')
+    if not host:
+        return None
+    port = _port(conf, 'log_statsd_port', 8125)
+    default_rate = _float(conf, 'log_statsd_default_sample_rate', 1.0)
+    factor = _float(conf, 'log_statsd_sample_rate_factor', 1.0)
+    rate = default_rate * factor
+    if rate > 1:
+        raise ConfigError('log_statsd_default_sample_rate', default_rate,
+                          'sample rate times log_statsd_sample_rate_factor '
+                          'must not exceed 1')
+    # Swift prefixes statsd names with "<metric_prefix>.<server>.".
+    prefix = '.'.join(p for p in (conf.get('log_statsd_metric_prefix', ''),
+                                  'object-server') if p)
+    return StatsdConfig(host, port, prefix, rate)
+
+
+def parse_config(conf):
+    """Build an InstrumentConfig from the merged [DEFAULT] + filter conf."""
+    metrics_path = conf.get('metrics_path', '/metrics')
+    if not metrics_path.startswith('/'):
+        raise ConfigError('metrics_path', metrics_path,
+                          'must start with "/"')
+    slow = _float(conf, 'slow_read_threshold', 1.0)
+    flush = _float(conf, 'flush_interval', 1.0, minimum=0.01)
+    return InstrumentConfig(
+        metrics_path=metrics_path,
+        metrics_allowed_ips=parse_allowed_ips(
+            conf.get('metrics_allowed_ips', '')),
+        metrics_dir=check_metrics_dir(
+            conf.get('metrics_dir') or default_metrics_dir(conf)),
+        flush_interval=flush,
+        slow_read_threshold=slow,
+        latency_buckets=parse_buckets(conf.get('latency_buckets', '')),
+        devices=conf.get('devices', '/srv/node'),
+        device_refresh_interval=_float(conf, 'device_refresh_interval', 60.0),
+        statsd=parse_statsd(conf),
+    )

@@ -1,0 +1,148 @@
+"""Per-request context and the bounded label values it carries.
+
+A client chooses the request path, method and headers, so none of them may
+reach a label unchecked: a device label exists only for a directory under
+``devices``, a method only if Swift serves it, a policy only if swift.conf
+defines it.  Everything else collapses into one ``other`` value, so the
+number of series is fixed by the node, never by its clients.
+"""
+
+import os
+import time
+
+import greenlet
+
+from swiftinst import metrics
+
+_monotonic = time.monotonic
+
+# greenlet -> RequestContext.  The diskfile hooks use it to attribute an
+# operation to the request whose greenthread made it.  A keep-alive
+# connection reuses its greenthread, so entries are overwritten, and the
+# size stays bounded by the number of connections.
+_active = {}
+
+
+def current():
+    """The RequestContext of the running greenthread, or None."""
+    return _active.get(greenlet.getcurrent())
+
+
+class LabelPolicy(object):
+    """Turns client-supplied values into a bounded set of label values."""
+
+    def __init__(self, devices_dir, refresh_interval, clock=_monotonic):
+        self.devices_dir = devices_dir
+        self.refresh_interval = refresh_interval
+        self._clock = clock
+        self._devices = frozenset()
+        self._policies = frozenset()
+        self._next_refresh = 0.0
+
+    def _refresh(self):
+        # Throttled: a client spraying unknown device names must not turn
+        # every request into a listdir.
+        now = self._clock()
+        if now < self._next_refresh:
+            return
+        self._next_refresh = now + self.refresh_interval
+        try:
+            self._devices = frozenset(os.listdir(self.devices_dir))
+        except OSError:
+            self._devices = frozenset()
+        try:
+            from swift.common.storage_policy import POLICIES
+            self._policies = frozenset(str(int(p)) for p in POLICIES)
+        except Exception:
+            self._policies = frozenset(('0',))
+
+    def device(self, name):
+        if name not in self._devices:
+            self._refresh()
+            if name not in self._devices:
+                return metrics.OTHER_DEVICE
+        return name
+
+    def policy(self, index):
+        index = (index or '0').strip()
+        if index not in self._policies:
+            self._refresh()
+            if index not in self._policies:
+                return metrics.OTHER_POLICY
+        return index
+
+    @staticmethod
+    def method(name):
+        return name if name in metrics.METHODS else metrics.OTHER_METHOD
+
+    def devices(self):
+        self._refresh()
+        return self._devices
+
+
+def split_device_partition(path):
+    """'/sda/123/a/c/o' -> ('sda', '123'); missing parts are ''."""
+    parts = path.split('/', 3)
+    return (parts[1] if len(parts) > 1 else '',
+            parts[2] if len(parts) > 2 else '')
+
+
+class RequestContext(object):
+    """What the filter knows about one request while Swift serves it.
+
+    Label keys are built once here, so the per-read hot path only adds
+    numbers.  Statsd samples are buffered and sent as one packet by
+    finish().
+    """
+
+    __slots__ = ('recorder', 'method', 'device', 'policy', 'txn_id',
+                 'client', 'partition', 'content_length', 'started',
+                 'bytes_read', 'read_key', 'read_statsd', 'statsd_samples',
+                 'finished', 'greenlet', 'status')
+
+    def __init__(self, recorder, method, device, policy, txn_id, client,
+                 partition, content_length):
+        self.recorder = recorder
+        self.method = method
+        self.device = device
+        self.policy = policy
+        self.txn_id = txn_id
+        self.client = client
+        self.partition = partition
+        self.content_length = content_length
+        self.started = _monotonic()
+        self.bytes_read = 0
+        self.read_key = (metrics.INPUT_READ.name, (method, device, policy))
+        self.read_statsd = '%s.%s.input_read' % (method, device)
+        self.statsd_samples = [] if recorder.statsd else None
+        self.finished = False
+        self.status = None
+        self.greenlet = greenlet.getcurrent()
+        _active[self.greenlet] = self
+
+    def on_read(self, seconds, nbytes):
+        """One read of the request body; called by TimedInput."""
+        offset = self.bytes_read
+        self.bytes_read = offset + nbytes
+        recorder = self.recorder
+        recorder.store.observe(self.read_key, seconds)
+        if self.statsd_samples is not None:
+            self.statsd_samples.append((self.read_statsd, seconds))
+        if seconds >= recorder.slow_read_threshold > 0:
+            recorder.slow_read(self, seconds, offset, nbytes)
+
+    def on_disk_op(self, op, device, policy, seconds):
+        self.recorder.store.observe(
+            (metrics.DISK_OP.name, (op, device, policy)), seconds)
+        if self.statsd_samples is not None:
+            self.statsd_samples.append(
+                ('disk.%s.%s' % (op, device), seconds))
+
+    def finish(self, status):
+        """Called exactly once, when Swift is done with the request."""
+        if self.finished:
+            return
+        self.finished = True
+        if _active.get(self.greenlet) is self:
+            del _active[self.greenlet]
+        self.recorder.finish_request(self, status, _monotonic() - self.started)

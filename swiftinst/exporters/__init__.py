@@ -1,0 +1,1 @@
+"""Wire formats for the recorded values: Prometheus text and statsd."""

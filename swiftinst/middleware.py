@@ -1,0 +1,258 @@
+"""The paste filter: routing, request contexts and the /metrics endpoint.
+
+Data flow of one request::
+
+    InstrumentMiddleware.__call__
+      -> RequestContext (bounded labels, txn id, client address)
+      -> env['wsgi.input'] = TimedInput(...)       (requests with a body)
+      -> ObjectController: reads and diskfile hooks report into the context
+      -> app_iter.close() -> RequestContext.finish -> store, statsd
+
+The filter never changes a response: it only wraps ``wsgi.input`` (reads
+pass through untouched), captures the status passed to start_response and
+hands back Swift's own app_iter inside a wrapper whose ``close()`` also
+finishes the context.
+"""
+
+import atexit
+import ipaddress
+import os
+
+import eventlet
+from eventlet import tpool
+from swift.common.utils import get_logger
+
+from swiftinst import diskfile_hooks
+from swiftinst.config import parse_config
+from swiftinst.context import LabelPolicy, RequestContext, \
+    split_device_partition
+from swiftinst.exporters import prometheus
+from swiftinst.exporters.statsd import StatsdExporter
+from swiftinst.input import TimedInput
+from swiftinst.recorder import Recorder
+from swiftinst.store import MetricStore
+from swiftinst import metrics
+
+BODY_METHODS = frozenset(('PUT', 'POST', 'SSYNC', 'REPLICATE'))
+# Dead workers' snapshots are also folded in at every scrape; this only
+# bounds the number of files when nobody scrapes.
+COMPACT_EVERY_FLUSHES = 60
+
+
+class _FinishOnClose(object):
+    """Swift's app_iter, iterated as is; close() also ends the context."""
+
+    __slots__ = ('app_iter', 'middleware', 'ctx')
+
+    def __init__(self, app_iter, middleware, ctx):
+        self.app_iter = app_iter
+        self.middleware = middleware
+        self.ctx = ctx
+
+    def __iter__(self):
+        return iter(self.app_iter)
+
+    def close(self):
+        try:
+            close = getattr(self.app_iter, 'close', None)
+            if close is not None:
+                close()
+        finally:
+            self.middleware.finish(self.ctx)
+
+
+def _has_body(env):
+    if env.get('CONTENT_LENGTH') not in (None, '', '0'):
+        return True
+    return 'chunked' in env.get('HTTP_TRANSFER_ENCODING', '').lower()
+
+
+def _content_length(env):
+    try:
+        return int(env['CONTENT_LENGTH'])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class InstrumentMiddleware(object):
+
+    def __init__(self, app, conf, config=None):
+        self.app = app
+        self.config = config or parse_config(conf)
+        self.logger = get_logger(conf, log_route='swiftinst')
+        self.labels = LabelPolicy(self.config.devices,
+                                  self.config.device_refresh_interval)
+        self.store = MetricStore(self.config.metrics_dir,
+                                 self.config.latency_buckets)
+        statsd = StatsdExporter(self.config.statsd) \
+            if self.config.statsd else None
+        self.recorder = Recorder(self.store, statsd, self.logger,
+                                 self.config.slow_read_threshold, self.labels)
+        missing = diskfile_hooks.install(self.recorder)
+        if missing:
+            self.logger.warning(
+                'swiftinst: this Swift has no %s; those disk timings are '
+                'unavailable', ', '.join(missing))
+
+    # -- per-request path ---------------------------------------------
+    def __call__(self, env, start_response):
+        if env.get('PATH_INFO') == self.config.metrics_path:
+            return self.serve_metrics(env, start_response)
+        ctx = self.begin(env)
+        if ctx is None:
+            return self.app(env, start_response)
+
+        def capture_status(status, headers, exc_info=None):
+            ctx.status = status
+            return start_response(status, headers, exc_info)
+
+        try:
+            app_iter = self.app(env, capture_status)
+        except BaseException:
+            ctx.status = ctx.status or '500'
+            self.finish(ctx)
+            raise
+        return _FinishOnClose(app_iter, self, ctx)
+
+    def begin(self, env):
+        """A RequestContext for ``env``, or None if instrumentation failed
+        (the request then goes to Swift untouched)."""
+        try:
+            if self.store.adopt_current_process():
+                self._start_worker()
+            method = env.get('REQUEST_METHOD', '')
+            device, partition = split_device_partition(
+                env.get('PATH_INFO', ''))
+            labels = self.labels
+            ctx = RequestContext(
+                self.recorder, labels.method(method), labels.device(device),
+                labels.policy(env.get('HTTP_X_BACKEND_STORAGE_POLICY_INDEX')),
+                env.get('HTTP_X_TRANS_ID'),
+                '%s:%s' % (env.get('REMOTE_ADDR', '-'),
+                           env.get('REMOTE_PORT', '-')),
+                partition, _content_length(env))
+            if method not in ('GET', 'HEAD') and (
+                    method in BODY_METHODS or _has_body(env)) \
+                    and 'wsgi.input' in env:
+                env['wsgi.input'] = TimedInput(env['wsgi.input'], ctx)
+            return ctx
+        except Exception:
+            self.recorder.error('request')
+            return None
+
+    def finish(self, ctx):
+        try:
+            ctx.finish(ctx.status)
+        except Exception:
+            self.recorder.error('request')
+
+    # -- worker lifecycle ---------------------------------------------
+    def _start_worker(self):
+        """First request in a new worker: start its flusher."""
+        eventlet.spawn_n(self._flush_forever)
+        atexit.register(self._final_flush, self.store.pid)
+
+    def _flush_forever(self):
+        flushes = 0
+        while True:
+            eventlet.sleep(self.config.flush_interval)
+            flushes += 1
+            self.flush(compact=flushes % COMPACT_EVERY_FLUSHES == 0)
+
+    def flush(self, compact=False):
+        try:
+            tpool.execute(self.store.write_snapshot,
+                          self.store.snapshot_blob())
+            if compact:
+                self._count_problems(tpool.execute(self.store.compact))
+        except Exception as err:
+            self.recorder.error('store', 'cannot write to metrics_dir %s: %s'
+                                % (self.config.metrics_dir, err))
+
+    def _final_flush(self, pid):
+        # atexit: the hub may be gone, so write from this thread directly.
+        if os.getpid() == pid:
+            try:
+                self.store.write_snapshot(self.store.snapshot_blob())
+            except Exception:
+                pass
+
+    def _count_problems(self, problems):
+        for problem in problems:
+            self.recorder.error(problem.component, str(problem))
+
+    # -- /metrics ---------------------------------------------------------
+    def _allowed(self, remote_addr):
+        networks = self.config.metrics_allowed_ips
+        if not networks:
+            return True
+        try:
+            addr = ipaddress.ip_address((remote_addr or '').split('%')[0])
+        except ValueError:
+            return False
+        candidates = [addr]
+        mapped = getattr(addr, 'ipv4_mapped', None)
+        if mapped is not None:
+            candidates.append(mapped)
+        return any(a in net for a in candidates for net in networks
+                   if a.version == net.version)
+
+    @staticmethod
+    def _plain(start_response, status, body, extra=()):
+        start_response(status, [('Content-Type', 'text/plain'),
+                                ('Content-Length', str(len(body)))]
+                       + list(extra))
+        return [body]
+
+    def serve_metrics(self, env, start_response):
+        method = env.get('REQUEST_METHOD')
+        if method not in ('GET', 'HEAD'):
+            return self._plain(start_response, '405 Method Not Allowed',
+                               b'Method Not Allowed\n',
+                               [('Allow', 'GET, HEAD')])
+        if not self._allowed(env.get('REMOTE_ADDR')):
+            return self._plain(start_response, '403 Forbidden',
+                               b'Forbidden\n')
+        try:
+            own = None
+            if self.store.pid == os.getpid():
+                own = self.store.snapshot_blob()
+            headers, body, problems = tpool.execute(
+                self._scrape_off_hub, own, env.get('HTTP_ACCEPT'),
+                env.get('HTTP_ACCEPT_ENCODING'))
+            self._count_problems(problems)
+        except Exception:
+            self.recorder.error('scrape')
+            return self._plain(start_response, '500 Internal Server Error',
+                               b'swiftinst: scrape failed, see the log\n')
+        headers.append(('Content-Length', str(len(body))))
+        start_response('200 OK', headers)
+        return [b''] if method == 'HEAD' else [body]
+
+    def _scrape_off_hub(self, own_blob, accept, accept_encoding):
+        """Merge and render in a native thread: no logging, no green calls.
+
+        Problems found on the way are added to this scrape's error counts
+        here and, by ``_count_problems`` on the hub, to the store.
+        """
+        series, problems = self.store.merged(own_blob)
+        for problem in problems:
+            key = (metrics.INSTRUMENTATION_ERRORS.name, (problem.component,))
+            series[key] = [series.get(key, [0])[0] + 1]
+        headers, body = prometheus.render(series, self.store.bounds, accept,
+                                          accept_encoding)
+        return headers, body, problems
+
+
+def filter_factory(global_conf, **local_conf):
+    """Paste entry point, ``egg:swiftinst#instrument``.
+
+    Options are validated here, in the server's parent process, so a bad
+    value stops the server at start with the option named.
+    """
+    conf = dict(global_conf, **local_conf)
+    config = parse_config(conf)
+
+    def instrument_filter(app):
+        return InstrumentMiddleware(app, conf, config)
+    return instrument_filter

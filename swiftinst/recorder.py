@@ -1,0 +1,73 @@
+"""Turns what the hooks saw into metric values, statsd samples and logs.
+
+The recorder is the one place that knows which metric an event belongs to.
+It also owns the rule that instrumentation never hurts a request: every
+failure inside swiftinst is counted in
+``swift_object_instrumentation_errors_total{component}`` and logged once per
+component, and the caller carries on.
+"""
+
+from swiftinst import metrics
+
+
+class Recorder(object):
+
+    def __init__(self, store, statsd, logger, slow_read_threshold, labels):
+        self.store = store
+        self.labels = labels
+        self.statsd = statsd
+        self.logger = logger
+        self.slow_read_threshold = slow_read_threshold
+        self._logged_components = set()
+
+    def error(self, component, message=None):
+        """Count a failure inside instrumentation; log it the first time.
+
+        Must be called from the hub, inside an ``except`` block when there
+        is a traceback worth logging.
+        """
+        try:
+            self.store.inc((metrics.INSTRUMENTATION_ERRORS.name,
+                            (component,)))
+            if component not in self._logged_components:
+                self._logged_components.add(component)
+                if message:
+                    self.logger.error(
+                        'swiftinst: %s error (further ones are only '
+                        'counted): %s', component, message)
+                else:
+                    self.logger.exception(
+                        'swiftinst: %s error (further ones are only '
+                        'counted)', component)
+        except Exception:
+            pass  # the logger itself failed; nothing safer is left to do
+
+    def disk_op(self, op, device, policy, seconds):
+        """A diskfile operation that happened outside any request."""
+        self.store.observe((metrics.DISK_OP.name, (op, device, policy)),
+                           seconds)
+
+    def slow_read(self, ctx, seconds, offset, nbytes):
+        self.store.inc((metrics.SLOW_READS.name,
+                        (ctx.method, ctx.device, ctx.policy)))
+        if ctx.statsd_samples is not None:
+            ctx.statsd_samples.append(
+                ('%s.%s.slow_reads' % (ctx.method, ctx.device), None))
+        self.logger.warning(
+            'Slow read: %.3fs for %d bytes of the %s body at offset %d of '
+            '%s (txn: %s, device: %s, partition: %s, client: %s)',
+            seconds, nbytes, ctx.method, offset,
+            ctx.content_length if ctx.content_length is not None
+            else 'chunked', ctx.txn_id or '-', ctx.device,
+            ctx.partition or '-', ctx.client)
+
+    def finish_request(self, ctx, status, seconds):
+        labels = (ctx.method, ctx.device, ctx.policy)
+        self.store.observe(
+            (metrics.REQUEST.name, labels + (metrics.status_class(status),)),
+            seconds)
+        if ctx.bytes_read:
+            self.store.inc((metrics.INPUT_BYTES.name, labels),
+                           ctx.bytes_read)
+        if ctx.statsd_samples:
+            self.statsd.send(ctx.statsd_samples, self)

@@ -1,0 +1,243 @@
+"""A throwaway, real object server on loopback, with or without the filter.
+
+Used by ``swiftinst demo``, the functional tests and the benchmarks, so all
+three exercise the same thing an operator runs: ``swift-object-server``
+with a paste pipeline, forked workers, real devices directories.  It runs
+as the current user, in a temporary directory, and logs through Swift's
+own ``log_udp_host`` to a listener here, so tests can read the log lines.
+"""
+
+import http.client
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+SWIFT_CONF = """\
+[swift-hash]
+swift_hash_path_suffix = swiftinst-suffix
+swift_hash_path_prefix = swiftinst-prefix
+
+[storage-policy:0]
+name = gold
+default = yes
+
+[storage-policy:1]
+name = silver
+"""
+
+
+def free_port(host='127.0.0.1'):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _executable(name):
+    """The console script beside this interpreter, else the one on PATH."""
+    here = os.path.join(os.path.dirname(sys.executable), name)
+    return here if os.path.exists(here) else shutil.which(name) or name
+
+
+class UdpListener(object):
+    """Collects datagrams (syslog lines or statsd packets) in a thread."""
+
+    def __init__(self, host='127.0.0.1'):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.messages = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return
+            self.messages.append(data.decode('utf-8', 'replace'))
+
+    def lines(self):
+        return [line for m in list(self.messages) for line in m.split('\n')]
+
+    def wait_for(self, predicate, timeout=10.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            found = [line for line in self.lines() if predicate(line)]
+            if found:
+                return found
+            time.sleep(0.05)
+        return []
+
+    def close(self):
+        self.sock.close()
+
+
+class ObjectServer(object):
+    """One swift-object-server process tree.
+
+    ``filter_options`` None runs a bare object server (the baseline);
+    a dict puts ``instrument`` in the pipeline with those options.
+    """
+
+    def __init__(self, root=None, devices=('sda', 'sdb'), workers=2,
+                 filter_options=None, server_options=None, env=None,
+                 devices_root=None, instrument=True):
+        self.root = root or tempfile.mkdtemp(prefix='swiftinst-')
+        self._own_root = root is None
+        self.devices_dir = devices_root or os.path.join(self.root, 'node')
+        self.swift_dir = os.path.join(self.root, 'etc')
+        self.metrics_dir = os.path.join(self.root, 'metrics')
+        self.devices = tuple(devices)
+        self.workers = workers
+        self.instrument = instrument
+        self.filter_options = dict(filter_options or {})
+        self.server_options = dict(server_options or {})
+        self.env = dict(env or {})
+        self.port = free_port()
+        self.log = UdpListener()
+        self.proc = None
+        self.conf_path = os.path.join(self.swift_dir, 'object-server.conf')
+        for device in self.devices:
+            os.makedirs(os.path.join(self.devices_dir, device), exist_ok=True)
+        os.makedirs(self.swift_dir, exist_ok=True)
+        with open(os.path.join(self.swift_dir, 'swift.conf'), 'w') as f:
+            f.write(SWIFT_CONF)
+
+    def write_config(self):
+        default = {
+            'bind_ip': '127.0.0.1', 'bind_port': str(self.port),
+            'workers': str(self.workers), 'devices': self.devices_dir,
+            'swift_dir': self.swift_dir, 'mount_check': 'false',
+            'log_udp_host': '127.0.0.1', 'log_udp_port': str(self.log.port),
+            'log_name': 'object-server',
+            'user': pwd.getpwuid(os.getuid()).pw_name,
+        }
+        default.update(self.server_options)
+        filters = {'metrics_dir': self.metrics_dir}
+        filters.update(self.filter_options)
+        pipeline = 'instrument object-server' if self.instrument \
+            else 'object-server'
+        lines = ['[DEFAULT]'] + ['%s = %s' % kv for kv in default.items()]
+        lines += ['', '[pipeline:main]', 'pipeline = %s' % pipeline, '',
+                  '[app:object-server]', 'use = egg:swift#object', '',
+                  '[filter:instrument]', 'use = egg:swiftinst#instrument']
+        lines += ['%s = %s' % kv for kv in filters.items()]
+        with open(self.conf_path, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+
+    def start(self, timeout=30.0, wait=True):
+        self.write_config()
+        env = dict(os.environ)
+        env.update(self.env)
+        self.stderr_path = os.path.join(self.root, 'server.stderr')
+        with open(self.stderr_path, 'ab') as err:
+            self.proc = subprocess.Popen(
+                [_executable('swift-object-server'), self.conf_path],
+                stdout=err, stderr=err, env=env, start_new_session=True)
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def stderr(self):
+        with open(self.stderr_path, 'rb') as f:
+            return f.read().decode('utf-8', 'replace')
+
+    def wait_ready(self, timeout=30.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError('object server exited (%s):\n%s'
+                                   % (self.proc.returncode, self.stderr()))
+            if len(self.worker_pids()) >= self.workers:
+                try:
+                    self.request('HEAD', '/%s/0/a/c/ready' % self.devices[0])
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        raise RuntimeError('object server not ready after %ss:\n%s'
+                           % (timeout, self.stderr()))
+
+    def worker_pids(self):
+        if self.proc is None:
+            return []
+        path = '/proc/%d/task/%d/children' % (self.proc.pid, self.proc.pid)
+        try:
+            with open(path) as f:
+                return [int(p) for p in f.read().split()]
+        except OSError:
+            return []
+
+    def signal(self, signum):
+        os.kill(self.proc.pid, signum)
+
+    def stop(self, timeout=15.0):
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def close(self):
+        self.stop()
+        self.log.close()
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- HTTP -----------------------------------------------------------
+    def connection(self, timeout=30.0):
+        return http.client.HTTPConnection('127.0.0.1', self.port,
+                                          timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, timeout=30.0):
+        """(status, headers dict, body bytes) of one request."""
+        conn = self.connection(timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read()
+        finally:
+            conn.close()
+
+    @staticmethod
+    def object_headers(body=b'', **extra):
+        headers = {'X-Timestamp': '%.5f' % time.time(),
+                   'Content-Type': 'application/octet-stream',
+                   'Content-Length': str(len(body)),
+                   'X-Trans-Id': 'tx' + uuid.uuid4().hex}
+        headers.update(extra)
+        return headers
+
+    def put(self, device, name, body, policy=None, **extra):
+        if policy is not None:
+            extra['X-Backend-Storage-Policy-Index'] = str(policy)
+        return self.request('PUT', '/%s/0/a/c/%s' % (device, name), body,
+                            self.object_headers(body, **extra))
+
+    def metrics_text(self, headers=None):
+        status, _, body = self.request('GET', '/metrics', headers=headers)
+        if status != 200:
+            raise RuntimeError('/metrics answered %s: %r' % (status, body))
+        return body.decode('utf-8')
