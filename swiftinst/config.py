@@ -110,9 +110,11 @@ def check_metrics_dir(path, option='metrics_dir'):
 
 
 def parse_statsd(conf):
-    host = conf.get('log_statsd_host')
-    if not host:
-        return None
+    """StatsdConfig, or None when log_statsd_host is unset (statsd off).
+
+    The other options are checked either way, so that a typo fails now
+    rather than when someone sets the host.
+    """
     port = _port(conf, 'log_statsd_port', 8125)
     default_rate = _float(conf, 'log_statsd_default_sample_rate', 1.0)
     factor = _float(conf, 'log_statsd_sample_rate_factor', 1.0)
@@ -121,6 +123,9 @@ def parse_statsd(conf):
         raise ConfigError('log_statsd_default_sample_rate', default_rate,
                           'sample rate times log_statsd_sample_rate_factor '
                           'must not exceed 1')
+    host = conf.get('log_statsd_host')
+    if not host:
+        return None
     # Swift prefixes statsd names with "<metric_prefix>.<server>.".
     prefix = '.'.join(p for p in (conf.get('log_statsd_metric_prefix', ''),
                                   'object-server') if p)

@@ -112,6 +112,11 @@ class InstrumentMiddleware(object):
             ctx.status = ctx.status or '500'
             self.finish(ctx)
             raise
+        if hasattr(app_iter, '__len__'):
+            # A complete body (a list): the server sizes it with len(), so
+            # hand it back untouched; the request is done as of now.
+            self.finish(ctx)
+            return app_iter
         return _FinishOnClose(app_iter, self, ctx)
 
     def begin(self, env):

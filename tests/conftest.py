@@ -1,0 +1,52 @@
+import os
+import time
+
+import pytest
+
+from swiftinst.analysis import Scrape
+from swiftinst.testbed import ObjectServer
+
+FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
+
+# Short flushes keep the tests quick; the default is 1 s.
+FAST = {'flush_interval': '0.1'}
+
+
+def fixture_path(*parts):
+    return os.path.join(FIXTURES, *parts)
+
+
+def scrape(server, **headers):
+    return Scrape(server.metrics_text(headers=headers))
+
+
+def settled_scrape(server, check, timeout=10.0):
+    """Scrape until ``check(scrape)`` is true (workers flush every
+    flush_interval), then return that scrape; fail with the last one."""
+    deadline = time.time() + timeout
+    while True:
+        result = scrape(server)
+        if check(result) or time.time() > deadline:
+            return result
+        time.sleep(0.1)
+
+
+def start_server(request, **kwargs):
+    kwargs.setdefault('workers', 2)
+    options = dict(FAST)
+    options.update(kwargs.pop('filter_options', {}) or {})
+    server = ObjectServer(filter_options=options, **kwargs)
+    request.addfinalizer(server.close)
+    return server.start()
+
+
+@pytest.fixture
+def server(request):
+    """A real swift-object-server, workers = 2, with the filter."""
+    return start_server(request)
+
+
+@pytest.fixture(scope='module')
+def shared_server(request):
+    """One filtered server for tests that only read what they add."""
+    return start_server(request)

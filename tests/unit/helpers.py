@@ -1,0 +1,42 @@
+"""Small real pieces for unit tests: a recorder and a Swift diskfile."""
+
+import logging
+import os
+import time
+
+from swift.common import utils
+
+from swiftinst.context import LabelPolicy
+from swiftinst.recorder import Recorder
+
+
+def make_recorder(store, devices='/nonexistent', slow=1.0, statsd=None,
+                  logger=None):
+    labels = LabelPolicy(devices, 60.0)
+    # every device is known to unit tests
+    labels.device = lambda name: name
+    return Recorder(store, statsd, logger or logging.getLogger('test'), slow,
+                    labels)
+
+
+def write_object(devices, body, device='sda', bytes_per_sync=None):
+    """PUT one object through Swift's real DiskFileManager."""
+    from swift.common.storage_policy import POLICIES
+    from swift.obj.diskfile import DiskFileManager
+    utils.HASH_PATH_SUFFIX = utils.HASH_PATH_SUFFIX or b'unit'
+    os.makedirs(os.path.join(devices, device), exist_ok=True)
+    conf = {'devices': devices, 'mount_check': 'false'}
+    if bytes_per_sync:
+        conf['mb_per_sync'] = 0
+    manager = DiskFileManager(conf, logging.getLogger('diskfile'))
+    if bytes_per_sync:
+        manager.bytes_per_sync = bytes_per_sync
+    df = manager.get_diskfile(device, '0', 'a', 'c', 'o', POLICIES[0])
+    ts = utils.Timestamp(time.time())
+    with df.create(size=len(body)) as writer:
+        for i in range(0, len(body), 65536):
+            writer.write(body[i:i + 65536])
+        writer.put({'X-Timestamp': ts.internal, 'Content-Length':
+                    str(len(body)), 'ETag': utils.md5(
+                        body, usedforsecurity=False).hexdigest()})
+    return df

@@ -1,0 +1,133 @@
+import io
+import logging
+
+import pytest
+
+from swiftinst import context, metrics
+from swiftinst.context import LabelPolicy, RequestContext, \
+    split_device_partition
+from swiftinst.input import TimedInput
+from swiftinst.recorder import Recorder
+from swiftinst.store import MetricStore
+
+
+class Clock(object):
+    now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_device_labels_only_for_existing_devices(tmp_path):
+    (tmp_path / 'sda').mkdir()
+    clock = Clock()
+    labels = LabelPolicy(str(tmp_path), 60.0, clock=clock)
+    assert labels.device('sda') == 'sda'
+    assert labels.device('sdz') == 'other'
+    (tmp_path / 'sdz').mkdir()
+    # the listing is cached: a new disk shows up after the refresh interval
+    assert labels.device('sdz') == 'other'
+    clock.now = 61.0
+    assert labels.device('sdz') == 'sdz'
+
+
+def test_unknown_names_do_not_relist_every_time(tmp_path, monkeypatch):
+    calls = []
+    real = context.os.listdir
+    monkeypatch.setattr(context.os, 'listdir',
+                        lambda p: calls.append(p) or real(p))
+    labels = LabelPolicy(str(tmp_path), 60.0, clock=Clock())
+    for i in range(1000):
+        labels.device('spray-%d' % i)
+    assert len(calls) == 1
+
+
+def test_methods_and_policies_are_bounded(tmp_path):
+    labels = LabelPolicy(str(tmp_path), 60.0, clock=Clock())
+    assert labels.method('PUT') == 'PUT'
+    assert labels.method('put') == metrics.OTHER_METHOD
+    assert labels.method('BREW') == metrics.OTHER_METHOD
+    assert labels.policy(None) == '0'
+    assert labels.policy('0') == '0'
+    assert labels.policy('12345') == metrics.OTHER_POLICY
+    assert labels.policy('a' * 100) == metrics.OTHER_POLICY
+
+
+def test_split_device_partition():
+    assert split_device_partition('/sda/12/a/c/o/with/slashes') == \
+        ('sda', '12')
+    assert split_device_partition('/sda') == ('sda', '')
+    assert split_device_partition('') == ('', '')
+
+
+class FakeEventletInput(object):
+    """Stands in for eventlet.wsgi.Input: attributes and extra methods."""
+
+    def __init__(self, data):
+        self._io = io.BytesIO(data)
+        self.hundred_continue_headers = None
+        self.sent_continue = False
+
+    def read(self, n=-1):
+        return self._io.read(n)
+
+    def readline(self, n=-1):
+        return self._io.readline(n)
+
+    def readlines(self, hint=-1):
+        return self._io.readlines(hint)
+
+    def get_socket(self):
+        return 'the socket'
+
+    def send_hundred_continue_response(self):
+        self.sent_continue = True
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    store = MetricStore(str(tmp_path), metrics.DEFAULT_LATENCY_BUCKETS)
+    recorder = Recorder(store, None, logging.getLogger('t'), 1.0,
+                        LabelPolicy(str(tmp_path), 60, clock=Clock()))
+    c = RequestContext(recorder, 'PUT', 'sda', '0', 'tx1', '1.2.3.4:5', '9',
+                       20)
+    yield c
+    c.finish('201 Created')
+
+
+def test_timed_input_counts_reads_and_bytes(ctx):
+    wrapped = FakeEventletInput(b'line1\nline2\nrest of it')
+    timed = TimedInput(wrapped, ctx)
+    assert timed.readline() == b'line1\n'
+    assert timed.read(3) == b'lin'
+    assert timed.readlines() == [b'e2\n', b'rest of it']
+    assert timed.read() == b''
+    assert ctx.bytes_read == len(b'line1\nline2\nrest of it')
+    values = ctx.recorder.store.series[ctx.read_key]
+    assert sum(values[:-1]) == 4
+
+
+def test_timed_input_delegates_everything_else(ctx):
+    wrapped = FakeEventletInput(b'')
+    timed = TimedInput(wrapped, ctx)
+    assert timed.get_socket() == 'the socket'
+    timed.send_hundred_continue_response()
+    assert wrapped.sent_continue
+    timed.hundred_continue_headers = [('X', 'y')]
+    assert wrapped.hundred_continue_headers == [('X', 'y')]
+
+
+def test_failure_in_observation_is_counted_not_raised(ctx, monkeypatch):
+    monkeypatch.setattr(ctx.recorder.store, 'observe',
+                        lambda *a: 1 / 0)
+    timed = TimedInput(FakeEventletInput(b'abc'), ctx)
+    assert timed.read() == b'abc'
+    monkeypatch.undo()
+    assert ctx.recorder.store.series[
+        (metrics.INSTRUMENTATION_ERRORS.name, ('input',))] == [1]
+
+
+def test_context_registry_follows_the_greenthread(ctx):
+    assert context.current() is ctx
+    ctx.finish('200 OK')
+    assert context.current() is None

@@ -1,0 +1,61 @@
+"""Pieces of the filter that need no server: access rules and routing."""
+
+import pytest
+from swift.common import swob
+
+from swiftinst import diskfile_hooks
+from swiftinst.middleware import filter_factory
+
+
+@pytest.fixture
+def make_filter(tmp_path):
+    def make(app=None, **conf):
+        conf.setdefault('metrics_dir', str(tmp_path / 'm'))
+        conf.setdefault('devices', str(tmp_path))
+        return filter_factory({}, **conf)(app or swob.HTTPCreated())
+    yield make
+    diskfile_hooks.uninstall()
+
+
+@pytest.mark.parametrize('allowed,addr,ok', [
+    ('', '203.0.113.9', True),
+    ('127.0.0.1', '127.0.0.1', True),
+    ('127.0.0.1', '127.0.0.2', False),
+    ('10.0.0.0/8', '10.20.30.40', True),
+    ('10.0.0.0/8', '::ffff:10.1.1.1', True),      # v4-mapped v6 peer
+    ('10.0.0.0/8', '::ffff:11.1.1.1', False),
+    ('::1', '::1', True),
+    ('::1', '127.0.0.1', False),
+    ('2001:db8::/32', '2001:db8::5', True),
+    ('2001:db8::/32', 'fe80::1%eth0', False),
+    ('10.0.0.0/8', 'garbage', False),
+    ('10.0.0.0/8', None, False),
+])
+def test_metrics_allowed_ips(make_filter, allowed, addr, ok):
+    f = make_filter(metrics_allowed_ips=allowed)
+    assert f._allowed(addr) is ok
+
+
+def test_forwarded_for_is_never_trusted(make_filter):
+    f = make_filter(metrics_allowed_ips='10.0.0.0/8')
+    req = swob.Request.blank('/metrics', environ={'REMOTE_ADDR': '1.2.3.4'},
+                             headers={'X-Forwarded-For': '10.0.0.1'})
+    assert req.get_response(f).status_int == 403
+
+
+def test_only_the_exact_path_is_the_endpoint(make_filter):
+    f = make_filter()
+    for path in ('/metrics/', '/metrics/0/a/c/o', '/sda/0/metrics'):
+        resp = swob.Request.blank(path, method='PUT', body=b'x') \
+            .get_response(f)
+        assert resp.status_int == 201, path
+
+
+def test_a_failing_app_still_finishes_the_request(make_filter):
+    def broken(env, start_response):
+        raise ValueError('swift bug')
+    f = make_filter(app=broken)
+    with pytest.raises(ValueError):
+        f(swob.Request.blank('/sda/0/a/c/o').environ, lambda *a: None)
+    key = ('swift_object_request_seconds', ('GET', 'other', '0', '5xx'))
+    assert sum(f.store.series[key][:-1]) == 1

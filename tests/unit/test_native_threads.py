@@ -1,0 +1,84 @@
+"""The tpool rule: no metric call from a native thread, ever."""
+
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from swiftinst import diskfile_hooks
+from swiftinst.store import MetricStore
+from tests.conftest import fixture_path
+from tests.unit.helpers import make_recorder, write_object
+
+
+def test_green_lock_taken_in_tpool_thread_hangs():
+    """The hazard is real: observe() from tpool hangs when contended."""
+    out = subprocess.run(
+        [sys.executable, fixture_path('scripts', 'green_lock_from_tpool.py')],
+        capture_output=True, timeout=60, text=True)
+    assert out.stdout.strip() == 'HUNG', out.stderr
+
+
+class ThreadCheckingStore(MetricStore):
+    """Records which OS thread made each metric call."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.threads = set()
+
+    def observe(self, key, value):
+        self.threads.add(threading.get_native_id())
+        super().observe(key, value)
+
+    def inc(self, key, amount=1):
+        self.threads.add(threading.get_native_id())
+        super().inc(key, amount)
+
+
+@pytest.fixture
+def hooked(tmp_path):
+    store = ThreadCheckingStore(str(tmp_path / 'metrics'),
+                                (0.001, 0.01, 0.1, 1.0))
+    recorder = make_recorder(store)
+    diskfile_hooks.install(recorder)
+    yield store
+    diskfile_hooks.uninstall()
+
+
+def test_tpool_timings_are_recorded_on_the_hub(hooked, tmp_path):
+    # A small bytes_per_sync makes write() call fdatasync through tpool too.
+    write_object(str(tmp_path / 'node'), b'x' * 300000, bytes_per_sync=65536)
+    ops = {key[1][0]: values for key, values in hooked.series.items()}
+    for op in ('open', 'write', 'fdatasync', 'xattr_write', 'fsync',
+               'tpool_wait'):
+        assert op in ops, op
+    assert 'rename' in ops or 'linkat' in ops
+    assert ops['fsync'][:-1] and sum(ops['fsync'][:-1]) == 1
+    assert hooked.threads == {threading.get_native_id()}
+
+
+def test_install_is_idempotent_and_uninstall_restores(tmp_path):
+    from swift.obj import diskfile
+    before = (diskfile.fsync, diskfile.tpool,
+              diskfile.BaseDiskFileWriter.__dict__['write'])
+    store = MetricStore(str(tmp_path), (1.0,))
+    assert diskfile_hooks.install(make_recorder(store)) == []
+    wrapped = diskfile.fsync
+    assert wrapped is not before[0]
+    diskfile_hooks.install(make_recorder(store))
+    assert diskfile.fsync is wrapped     # not wrapped twice
+    diskfile_hooks.uninstall()
+    assert (diskfile.fsync, diskfile.tpool,
+            diskfile.BaseDiskFileWriter.__dict__['write']) == before
+
+
+def test_hooks_without_recorder_pass_through(tmp_path):
+    store = MetricStore(str(tmp_path / 'm'), (1.0,))
+    diskfile_hooks.install(make_recorder(store))
+    diskfile_hooks._recorder = None
+    try:
+        write_object(str(tmp_path / 'node'), b'y' * 10)
+        assert store.series == {}
+    finally:
+        diskfile_hooks.uninstall()

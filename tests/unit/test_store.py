@@ -1,0 +1,210 @@
+"""The multi-worker store: merging, compaction, pid reuse, races."""
+
+import marshal
+import multiprocessing
+import os
+import threading
+
+import pytest
+
+from swiftinst import store as store_mod
+from swiftinst.store import MetricStore, merge_into
+
+BOUNDS = (0.01, 0.1, 1.0)
+KEY = ('swift_object_disk_op_seconds', ('fsync', 'sda', '0'))
+COUNT = ('swift_object_instrumentation_errors', ('x',))
+
+
+def count(series, key=KEY):
+    values = series.get(key)
+    if values is None:
+        return 0
+    return sum(values[:-1]) if len(values) > 1 else values[0]
+
+
+def _worker(directory, n, started, release):
+    """A real forked worker: observes n times, snapshots, waits, exits."""
+    s = MetricStore(directory, BOUNDS)
+    s.adopt_current_process()
+    for _ in range(n):
+        s.observe(KEY, 0.05)
+    s.write_snapshot(s.snapshot_blob())
+    started.set()
+    release.wait(30)
+
+
+@pytest.fixture
+def ctx():
+    return multiprocessing.get_context('fork')
+
+
+def spawn(ctx, directory, n):
+    started, release = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_worker, args=(directory, n, started, release))
+    proc.start()
+    assert started.wait(30)
+    return proc, release
+
+
+def test_observe_buckets_and_sum(tmp_path):
+    s = MetricStore(str(tmp_path), BOUNDS)
+    for value in (0.005, 0.01, 0.05, 0.5, 7.0):
+        s.observe(KEY, value)
+    # le semantics: 0.01 falls in the 0.01 bucket
+    assert s.series[KEY][:-1] == [2, 1, 1, 1]
+    assert s.series[KEY][-1] == pytest.approx(7.565)
+    s.inc(COUNT)
+    s.inc(COUNT, 4)
+    assert s.series[COUNT] == [5]
+
+
+def test_merge_never_mutates_inputs():
+    a = {KEY: [1, 2, 0, 0, 1.0]}
+    b = {KEY: [1, 0, 0, 0, 0.5]}
+    total = merge_into(merge_into({}, a), b)
+    assert total[KEY] == [2, 2, 0, 0, 1.5]
+    assert a[KEY] == [1, 2, 0, 0, 1.0] and b[KEY] == [1, 0, 0, 0, 0.5]
+
+
+def test_live_and_dead_workers_sum_and_dead_are_compacted(tmp_path, ctx):
+    d = str(tmp_path)
+    live = [spawn(ctx, d, 3) for _ in range(2)]
+    dead = [spawn(ctx, d, 5) for _ in range(3)]
+    for proc, release in dead:
+        release.set()
+        proc.join()
+    scraper = MetricStore(d, BOUNDS)
+    total, problems = scraper.merged()
+    assert problems == [] and count(total) == 2 * 3 + 3 * 5
+    names = os.listdir(d)
+    assert 'archive' in names
+    assert len([n for n in names if n.startswith('snap-')]) == 2
+    # A second scrape reads the compacted state: same totals.
+    assert count(scraper.merged()[0]) == 21
+    for proc, release in live:
+        release.set()
+        proc.join()
+    assert count(scraper.merged()[0]) == 21
+    assert [n for n in os.listdir(d) if n.startswith('snap-')] == []
+
+
+def test_own_values_replace_own_stale_file(tmp_path):
+    s = MetricStore(str(tmp_path), BOUNDS)
+    s.adopt_current_process()
+    s.observe(KEY, 0.5)
+    s.write_snapshot(s.snapshot_blob())
+    s.observe(KEY, 0.5)            # not yet flushed
+    total, _ = s.merged(s.snapshot_blob())
+    assert count(total) == 2       # fresh, and the stale file not added
+
+
+def test_reused_pid_is_a_different_worker(tmp_path, monkeypatch):
+    d = str(tmp_path)
+    s = MetricStore(d, BOUNDS)
+    s.adopt_current_process()
+    s.observe(KEY, 0.5)
+    s.write_snapshot(s.snapshot_blob())
+    # A snapshot left by an earlier process that had our pid.
+    old = os.path.join(d, 'snap-%d-1' % os.getpid())
+    with open(old, 'wb') as f:
+        f.write(marshal.dumps((1, BOUNDS, {KEY: [0, 0, 7, 0, 3.5]})))
+    total, _ = MetricStore(d, BOUNDS).merged()
+    assert count(total) == 8
+    assert not os.path.exists(old)          # folded: its process is gone
+    assert os.path.exists(os.path.join(d, 'snap-' + s.wid))
+
+
+def test_crash_between_archive_and_unlink_does_not_double(tmp_path,
+                                                          monkeypatch):
+    d = str(tmp_path)
+    path = os.path.join(d, 'snap-999999-1')
+    with open(path, 'wb') as f:
+        f.write(marshal.dumps((1, BOUNDS, {KEY: [0, 4, 0, 0, 0.2]})))
+    s = MetricStore(d, BOUNDS)
+    # Crash right after the archive is renamed in: the unlink never runs.
+    monkeypatch.setattr(MetricStore, '_unlink',
+                        staticmethod(lambda p: None))
+    assert count(s.merged()[0]) == 4
+    assert os.path.exists(path)
+    monkeypatch.undo()
+    fresh = MetricStore(d, BOUNDS)
+    assert count(fresh.merged()[0]) == 4     # folded once, not twice
+    assert not os.path.exists(path)
+    assert count(fresh.merged()[0]) == 4
+
+
+def test_concurrent_writer_during_scrapes_never_goes_backwards(tmp_path):
+    d = str(tmp_path)
+    writer = MetricStore(d, BOUNDS)
+    writer.adopt_current_process()
+    stop = threading.Event()
+
+    def write_forever():
+        while not stop.is_set():
+            writer.observe(KEY, 0.05)
+            writer.write_snapshot(writer.snapshot_blob())
+
+    thread = threading.Thread(target=write_forever)
+    thread.start()
+    try:
+        scraper = MetricStore(d, BOUNDS)
+        seen = [count(scraper.merged()[0]) for _ in range(200)]
+    finally:
+        stop.set()
+        thread.join()
+    assert seen == sorted(seen) and seen[-1] > 0
+
+
+def test_dead_temp_files_are_removed(tmp_path):
+    d = str(tmp_path)
+    tmp = os.path.join(d, 'snap-999998-1.tmp')
+    with open(tmp, 'wb') as f:
+        f.write(b'half a snapsh')
+    with open(os.path.join(d, 'snap-999997-1'), 'wb') as f:
+        f.write(marshal.dumps((1, BOUNDS, {KEY: [1, 0, 0, 0, 0.001]})))
+    total, problems = MetricStore(d, BOUNDS).merged()
+    assert count(total) == 1 and problems == []
+    assert not os.path.exists(tmp)
+
+
+def test_corrupt_and_foreign_layout_files_are_reported(tmp_path):
+    d = str(tmp_path)
+    with open(os.path.join(d, 'snap-999996-1'), 'wb') as f:
+        f.write(b'\x00garbage')
+    with open(os.path.join(d, 'snap-999995-1'), 'wb') as f:
+        f.write(marshal.dumps((1, (5.0,), {KEY: [1, 0, 0.1]})))
+    total, problems = MetricStore(d, BOUNDS).merged()
+    assert count(total) == 0
+    assert sorted(p.component for p in problems) == [
+        'store_corrupt', 'store_layout']
+    assert [n for n in os.listdir(d) if n.startswith('snap-')] == []
+
+
+def test_corrupt_archive_restarts_from_zero_not_a_mix(tmp_path):
+    d = str(tmp_path)
+    with open(os.path.join(d, 'archive'), 'wb') as f:
+        f.write(b'not marshal')
+    with open(os.path.join(d, 'snap-999994-1'), 'wb') as f:
+        f.write(marshal.dumps((1, BOUNDS, {KEY: [1, 0, 0, 0, 0.001]})))
+    s = MetricStore(d, BOUNDS)
+    total, problems = s.merged()
+    assert [p.component for p in problems] == ['store_corrupt']
+    assert count(total) == 1
+    assert any(n.startswith('archive.bad-') for n in os.listdir(d))
+
+
+def test_deleted_metrics_dir_is_recreated(tmp_path):
+    d = str(tmp_path / 'gone')
+    s = MetricStore(d, BOUNDS)
+    s.adopt_current_process()
+    s.observe(KEY, 0.1)
+    s.write_snapshot(s.snapshot_blob())
+    assert os.listdir(d) == ['snap-' + s.wid]
+
+
+def test_process_start_time_tells_pid_reuse_apart():
+    me = store_mod.process_start_time(os.getpid())
+    assert me and me.isdigit()
+    assert store_mod.worker_alive('%d-%s' % (os.getpid(), me))
+    assert not store_mod.worker_alive('%d-%s' % (os.getpid(), int(me) + 1))
+    assert store_mod.process_start_time(2 ** 22 + 1) is None
