@@ -236,6 +236,23 @@ class ObjectServer(object):
         return self.request('PUT', '/%s/0/a/c/%s' % (device, name), body,
                             self.object_headers(body, **extra))
 
+    def put_slowly(self, path, size, split, pause, txn):
+        """A PUT whose client stops for ``pause`` seconds after ``split``
+        bytes of the body, over a raw socket.  Returns the status line."""
+        body = b'z' * size
+        head = ('PUT %s HTTP/1.1\r\nHost: x\r\nX-Timestamp: %.5f\r\n'
+                'Content-Type: application/octet-stream\r\n'
+                'Content-Length: %d\r\nX-Trans-Id: %s\r\n\r\n'
+                % (path, time.time(), size, txn)).encode('ascii')
+        sock = socket.create_connection(('127.0.0.1', self.port))
+        try:
+            sock.sendall(head + body[:split])
+            time.sleep(pause)
+            sock.sendall(body[split:])
+            return sock.makefile('rb').readline()
+        finally:
+            sock.close()
+
     def metrics_text(self, headers=None):
         status, _, body = self.request('GET', '/metrics', headers=headers)
         if status != 200:

@@ -1,7 +1,6 @@
 """The filter in a real swift-object-server with two workers."""
 
 import gzip
-import socket
 import time
 import uuid
 
@@ -54,21 +53,8 @@ def test_request_count_equals_requests_sent(server):
 
 
 def _slow_client_put(server, path, txn, pause, size=8192, split=None):
-    body = b'z' * size
-    sock = socket.create_connection(('127.0.0.1', server.port))
-    try:
-        head = ('PUT %s HTTP/1.1\r\nHost: x\r\nX-Timestamp: %.5f\r\n'
-                'Content-Type: application/octet-stream\r\n'
-                'Content-Length: %d\r\nX-Trans-Id: %s\r\n\r\n'
-                % (path, time.time(), size, txn)).encode('ascii')
-        split = size // 2 if split is None else split
-        sock.sendall(head + body[:split])
-        time.sleep(pause)
-        sock.sendall(body[split:])
-        reply = sock.makefile('rb').readline()
-    finally:
-        sock.close()
-    return reply
+    return server.put_slowly(path, size, size // 2 if split is None
+                             else split, pause, txn)
 
 
 def test_client_pausing_mid_body_is_a_slow_read(request):

@@ -1,0 +1,32 @@
+# Everything runs from a virtualenv this Makefile creates, so a fresh
+# machine with python3 needs nothing else.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: venv test unit functional demo bench bench-quick clean
+
+$(STAMP): setup.cfg setup.py requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e . -r requirements-test.txt
+	touch $@
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+unit: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests/unit
+
+functional: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests/functional
+
+demo: $(STAMP)
+	$(VENV)/bin/swiftinst demo
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,141 @@
+"""Per-device summaries of a scrape (or of the change between two), and
+the plain-text table that shows them.
+
+``swiftinst demo`` and ``swiftinst report`` print the same table, so a
+number means the same thing in both.
+"""
+
+import math
+
+from swiftinst import metrics
+from swiftinst.analysis import bucket_delta, histogram_quantile
+
+READ = metrics.INPUT_READ.name
+DISK = metrics.DISK_OP.name
+REQUEST = metrics.REQUEST.name
+SLOW = metrics.SLOW_READS.name + '_total'
+
+
+def _delta_total(after, before, name, **match):
+    now = after.total(name, **match)
+    if before is None:
+        return now
+    then = before.total(name, **match)
+    return now - then if now >= then else now
+
+
+def _quantile(after, before, q, name, **match):
+    buckets = after.buckets(name, **match)
+    if before is not None:
+        buckets = bucket_delta(buckets, before.buckets(name, **match))
+    return histogram_quantile(q, buckets)
+
+
+def devices_in(scrape):
+    found = scrape.label_values(READ + '_count', 'device') | \
+        scrape.label_values(DISK + '_count', 'device') | \
+        scrape.label_values(REQUEST + '_count', 'device')
+    return sorted(d for d in found if d)
+
+
+def device_rows(after, before=None, seconds=None):
+    """One dict per device: counts (or rates, given ``seconds``) and
+    quantiles in seconds."""
+    rows = []
+    for device in devices_in(after):
+        def count(name, **match):
+            return _delta_total(after, before, name, device=device, **match)
+
+        def q(quantile, name, **match):
+            return _quantile(after, before, quantile, name, device=device,
+                             **match)
+        row = {
+            'device': device,
+            'puts': count(REQUEST + '_count', method='PUT'),
+            'gets': count(REQUEST + '_count', method='GET'),
+            'reads': count(READ + '_count'),
+            'read_p50': q(0.5, READ),
+            'read_p99': q(0.99, READ),
+            'slow_reads': count(SLOW),
+            'fsync_p99': q(0.99, DISK, op='fsync'),
+            'xattr_p99': q(0.99, DISK, op='xattr_write'),
+            'rename_p99': max_nan(q(0.99, DISK, op='rename'),
+                                  q(0.99, DISK, op='linkat')),
+        }
+        if seconds:
+            row['put_rate'] = row['puts'] / seconds
+            row['get_rate'] = row['gets'] / seconds
+        rows.append(row)
+    return rows
+
+
+def max_nan(*values):
+    real = [v for v in values if not math.isnan(v)]
+    return max(real) if real else math.nan
+
+
+def format_seconds(value):
+    if value is None or math.isnan(value):
+        return '-'
+    if value < 0.001:
+        return '%.0fus' % (value * 1e6)
+    if value < 1:
+        return '%.1fms' % (value * 1e3)
+    return '%.2fs' % value
+
+
+def format_number(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return '-'
+    if isinstance(value, float) and not value.is_integer():
+        return '%.1f' % value
+    return '%d' % value
+
+
+# (key, heading, formatter, whether the highest value is the worst)
+DEMO_COLUMNS = (
+    ('device', 'device', str, False),
+    ('puts', 'PUTs', format_number, False),
+    ('gets', 'GETs', format_number, False),
+    ('reads', 'reads', format_number, False),
+    ('read_p50', 'read p50', format_seconds, True),
+    ('read_p99', 'read p99', format_seconds, True),
+    ('slow_reads', 'slow reads', format_number, True),
+    ('fsync_p99', 'fsync p99', format_seconds, True),
+    ('xattr_p99', 'xattr p99', format_seconds, True),
+    ('rename_p99', 'rename p99', format_seconds, True),
+)
+
+
+def format_table(rows, columns=DEMO_COLUMNS, mark_worst=True):
+    """Aligned text; with ``mark_worst`` the highest value of each numeric
+    column gets a ``*`` when there is more than one device to compare."""
+    headings = [column[1] for column in columns]
+    cells = []
+    for row in rows:
+        line = []
+        for key, _, fmt, ranked in columns:
+            text = fmt(row.get(key))
+            if mark_worst and ranked and len(rows) > 1 \
+                    and _is_worst(rows, key, row.get(key)):
+                text += '*'
+            line.append(text)
+        cells.append(line)
+    widths = [max([len(h)] + [len(c[i]) for c in cells])
+              for i, h in enumerate(headings)]
+    out = ['  '.join(h.rjust(w) if i else h.ljust(w)
+                     for i, (h, w) in enumerate(zip(headings, widths)))]
+    for line in cells:
+        out.append('  '.join(c.rjust(w) if i else c.ljust(w)
+                             for i, (c, w) in enumerate(zip(line, widths))))
+    return '\n'.join(out)
+
+
+def _is_worst(rows, key, value):
+    if not isinstance(value, (int, float)) or math.isnan(value) \
+            or value <= 0:
+        return False
+    values = [r.get(key) for r in rows
+              if isinstance(r.get(key), (int, float))
+              and not math.isnan(r.get(key))]
+    return value == max(values) and values.count(value) == 1
