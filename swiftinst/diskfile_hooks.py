@@ -32,8 +32,8 @@ _native_ident = patcher.original('_thread').get_ident
 
 # The installed recorder; None disables recording but keeps the hooks.
 _recorder = None
-# native thread ident -> list of (op, seconds) filled inside tpool.
-_native_buffers = {}
+# native thread ident -> _NativeScope filled inside tpool.
+_native_scopes = {}
 # greenlet -> [writer, seconds spent in tpool] while DiskFileWriter.write
 # runs, so that write time excludes its periodic fdatasync.
 _writing = {}
@@ -81,21 +81,41 @@ def _record(op, labels, seconds):
 # -- helpers called inside swift.obj.diskfile ----------------------------
 
 def _timed_helper(op, func):
-    """Wrap a module-level helper that may run in a native thread."""
+    """Wrap a module-level helper that may run in a native thread.
+
+    Helpers nest (``renamer`` and ``link_fd_to_path`` call ``fsync_dir``):
+    an outer op is charged only its own time, so the ops of one PUT add up
+    to the time spent, never more.
+    """
 
     @functools.wraps(func)
     def timed(*args, **kwargs):
-        buffer = _native_buffers.get(_native_ident())
+        scope = _native_scopes.get(_native_ident())
+        if scope is not None:
+            scope.nested.append(0.0)
         started = _monotonic()
         try:
             return func(*args, **kwargs)
         finally:
             seconds = _monotonic() - started
-            if buffer is not None:
-                buffer.append((op, seconds))
+            if scope is not None:
+                own = seconds - scope.nested.pop()
+                scope.timings.append((op, own))
+                if scope.nested:
+                    scope.nested[-1] += seconds
             elif _recorder is not None and _native_ident() == _hub_ident:
                 _record(op, None, seconds)
     return timed
+
+
+class _NativeScope(object):
+    """What one tpool call collects: plain lists, no locks."""
+
+    __slots__ = ('timings', 'nested')
+
+    def __init__(self):
+        self.timings = []
+        self.nested = []
 
 
 class TimedTpool(object):
@@ -114,22 +134,22 @@ class TimedTpool(object):
     def execute(self, func, *args, **kwargs):
         if _recorder is None:
             return self._real.execute(func, *args, **kwargs)
-        timings = []
+        scope = _NativeScope()
         called = _monotonic()
 
         def in_native_thread():
             ident = _native_ident()
-            timings.append(('tpool_wait', _monotonic() - called))
-            _native_buffers[ident] = timings
+            scope.timings.append(('tpool_wait', _monotonic() - called))
+            _native_scopes[ident] = scope
             try:
                 return func(*args, **kwargs)
             finally:
-                _native_buffers.pop(ident, None)
+                _native_scopes.pop(ident, None)
 
         try:
             return self._real.execute(in_native_thread)
         finally:
-            self._flush(func, timings, _monotonic() - called)
+            self._flush(func, scope.timings, _monotonic() - called)
 
     @staticmethod
     def _flush(func, timings, elapsed):
@@ -177,7 +197,7 @@ def _timed_write(method):
 
 _hub_ident = None
 
-# (module attribute or class method, op name, wrapper factory)
+# swift.obj.diskfile's module-level helpers and the op each one is.
 _HELPERS = (
     ('write_metadata', 'xattr_write'),
     ('fsync', 'fsync'),
@@ -186,6 +206,9 @@ _HELPERS = (
     ('link_fd_to_path', 'linkat'),
     ('fsync_dir', 'dir_fsync'),
 )
+# Helpers that fsync directories themselves, through their own module's
+# fsync_dir.
+_FSYNCING_DIRS = ('renamer', 'link_fd_to_path')
 _METHODS = (
     ('BaseDiskFileWriter', 'open', lambda m: _timed_method('open', m)),
     ('BaseDiskFileWriter', 'write', _timed_write),
@@ -197,6 +220,41 @@ def _replace(owner, name, new):
     _originals[(owner, name)] = owner.__dict__[name] \
         if isinstance(owner, type) else getattr(owner, name)
     setattr(owner, name, new)
+
+
+class _Globals(object):
+    """A function's module globals, as something _replace can patch."""
+
+    def __init__(self, namespace):
+        self.namespace = namespace
+
+    def __getattr__(self, name):
+        try:
+            return self.namespace[name]
+        except KeyError:
+            raise AttributeError(name)
+
+    def __setattr__(self, name, value):
+        if name == 'namespace':
+            object.__setattr__(self, name, value)
+        else:
+            self.namespace[name] = value
+
+
+def _hook_nested_fsync_dir(helper, diskfile):
+    """renamer and link_fd_to_path fsync directories through the
+    ``fsync_dir`` of the module they are defined in; time those calls as
+    dir_fsync too."""
+    namespace = getattr(helper, '__globals__', None)
+    if namespace is None or namespace is vars(diskfile) or \
+            not callable(namespace.get('fsync_dir')):
+        return
+    owner = _Globals(namespace)
+    if any(isinstance(o, _Globals) and o.namespace is namespace
+           for o, _ in _originals):
+        return
+    _replace(owner, 'fsync_dir',
+             _timed_helper('dir_fsync', namespace['fsync_dir']))
 
 
 def install(recorder):
@@ -216,7 +274,10 @@ def install(recorder):
         if not callable(getattr(diskfile, name, None)):
             missing.append(name)
             continue
-        _replace(diskfile, name, _timed_helper(op, getattr(diskfile, name)))
+        helper = getattr(diskfile, name)
+        _replace(diskfile, name, _timed_helper(op, helper))
+        if name in _FSYNCING_DIRS:
+            _hook_nested_fsync_dir(helper, diskfile)
     if hasattr(getattr(diskfile, 'tpool', None), 'execute'):
         _replace(diskfile, 'tpool', TimedTpool(diskfile.tpool))
     else:
@@ -237,7 +298,7 @@ def uninstall():
     for (owner, name), original in _originals.items():
         setattr(owner, name, original)
     _originals.clear()
-    _native_buffers.clear()
+    _native_scopes.clear()
     _writing.clear()
 
 

@@ -82,3 +82,24 @@ def test_hooks_without_recorder_pass_through(tmp_path):
         assert store.series == {}
     finally:
         diskfile_hooks.uninstall()
+
+
+def test_directory_fsyncs_inside_linkat_are_their_own_op(hooked, tmp_path):
+    # A first object creates its hash directories: link_fd_to_path then
+    # fsyncs each new directory.
+    write_object(str(tmp_path / 'node'), b'z' * 100)
+    ops = {key[1][0]: values for key, values in hooked.series.items()}
+    assert 'dir_fsync' in ops
+    link = ops.get('linkat') or ops.get('rename')
+    assert sum(link[:-1]) == 1
+    # nothing is counted twice: one fsync, one xattr write
+    assert sum(ops['fsync'][:-1]) == 1 and sum(ops['xattr_write'][:-1]) == 1
+
+
+def test_uninstall_restores_nested_fsync_dir(tmp_path):
+    from swift.common import utils
+    original = utils.link_fd_to_path.__globals__['fsync_dir']
+    diskfile_hooks.install(make_recorder(MetricStore(str(tmp_path), (1.,))))
+    assert utils.link_fd_to_path.__globals__['fsync_dir'] is not original
+    diskfile_hooks.uninstall()
+    assert utils.link_fd_to_path.__globals__['fsync_dir'] is original
