@@ -166,8 +166,7 @@ class InstrumentMiddleware(object):
 
     def flush(self, compact=False):
         try:
-            tpool.execute(self.store.write_snapshot,
-                          self.store.snapshot_blob())
+            tpool.execute(self.store.flush)
             if compact:
                 self._count_problems(tpool.execute(self.store.compact))
         except Exception as err:
@@ -178,7 +177,7 @@ class InstrumentMiddleware(object):
         # atexit: the hub may be gone, so write from this thread directly.
         if os.getpid() == pid:
             try:
-                self.store.write_snapshot(self.store.snapshot_blob())
+                self.store.flush()
             except Exception:
                 pass
 
@@ -219,11 +218,8 @@ class InstrumentMiddleware(object):
             return self._plain(start_response, '403 Forbidden',
                                b'Forbidden\n')
         try:
-            own = None
-            if self.store.pid == os.getpid():
-                own = self.store.snapshot_blob()
             headers, body, problems = tpool.execute(
-                self._scrape_off_hub, own, env.get('HTTP_ACCEPT'),
+                self._scrape_off_hub, env.get('HTTP_ACCEPT'),
                 env.get('HTTP_ACCEPT_ENCODING'))
             self._count_problems(problems)
         except Exception:
@@ -234,16 +230,16 @@ class InstrumentMiddleware(object):
         start_response('200 OK', headers)
         return [b''] if method == 'HEAD' else [body]
 
-    def _scrape_off_hub(self, own_blob, accept, accept_encoding):
+    def _scrape_off_hub(self, accept, accept_encoding):
         """Merge and render in a native thread: no logging, no green calls.
 
         Problems found on the way are added to this scrape's error counts
         here and, by ``_count_problems`` on the hub, to the store.
         """
-        series, problems = self.store.merged(own_blob)
+        series, problems = self.store.merged()
         for problem in problems:
             key = (metrics.INSTRUMENTATION_ERRORS.name, (problem.component,))
-            series[key] = [series.get(key, [0])[0] + 1]
+            series[key] = [series.get(key, [0])[0] + 1, 0.0]
         headers, body = prometheus.render(series, self.store.bounds, accept,
                                           accept_encoding)
         return headers, body, problems

@@ -5,34 +5,50 @@ file on every scrape, never compacts the files of dead workers, and costs
 two to three times more per observe().  Instead:
 
 * each worker keeps plain lists in a dict (no locks: one hub thread);
-* a greenthread snapshots them every ``flush_interval`` to
-  ``snap-<pid>-<starttime>`` (marshal, written to a temp name and renamed);
-* a scrape merges the live snapshots, the scraping worker's own in-memory
+* every ``flush_interval`` a native thread snapshots them into
+  ``snap-<pid>-<starttime>``, written to a temp name and renamed;
+* a scrape merges the live snapshots, the scraping worker's own fresh
   values and one ``archive`` that holds everything dead workers counted;
 * snapshots of dead workers are folded into the archive under an exclusive
   ``flock``; scrapes read under a shared one, so a snapshot is never seen
-  both folded and unfolded.  The archive also lists the snapshots it has
-  folded, so a crash between writing the archive and unlinking the
-  snapshot cannot count it twice.
+  both folded and unfolded.  The archive lists the snapshots it folded, so
+  a crash between writing it and unlinking them cannot count one twice.
 
-A worker is identified by pid *and* kernel start time, so a reused pid is a
-different worker.  Everything that touches files runs in a native thread
-(see ``run_off_hub``); it must not log or call anything green.
+A worker is its pid *and* its kernel start time, so a reused pid is a
+different worker.
+
+The file format is made for a fast merge in pure Python: a file's bucket
+counts are one block of little-endian uint64s in sorted-series order, so
+the counts of every file with the same series layout are summed as one
+big integer (``int.from_bytes``), a single C-level addition per file.
+The layout (bounds and series keys) is stored once per file and parsed
+once per distinct layout.  Everything that touches files runs in a native
+thread; it must not log or call anything green.
 """
 
 import errno
 import fcntl
+import hashlib
 import marshal
 import os
+import struct
 import time
+from array import array
 from bisect import bisect_left
 from operator import add
 
-FORMAT_VERSION = 1
+from swiftinst import metrics
+
+FORMAT_VERSION = 2
+MAGIC = b'SWIN'
+# magic, version, layout length, counts length, sums length, folded length,
+# layout digest
+HEADER = struct.Struct('<4sHIIII16s')
 SNAPSHOT_PREFIX = 'snap-'
 TMP_SUFFIX = '.tmp'
 ARCHIVE = 'archive'
 LOCK = 'archive.lock'
+_LITTLE = array('Q', [1]).tobytes()[0] == 1
 
 
 def process_start_time(pid):
@@ -63,17 +79,8 @@ def worker_alive(wid):
         return False
 
 
-def merge_into(total, series):
-    """Add ``series`` into ``total``.  Never mutates a list it was given, so
-    cached archive lists can be shared between scrapes."""
-    get = total.get
-    for key, values in series.items():
-        current = get(key)
-        if current is None:
-            total[key] = values
-        else:
-            total[key] = list(map(add, current, values))
-    return total
+def _wid_of(name):
+    return name[len(SNAPSHOT_PREFIX):].split('.')[0]
 
 
 class StoreError(Exception):
@@ -84,13 +91,143 @@ class StoreError(Exception):
         self.component = component
 
 
+def count_width(key, bounds):
+    """Number of counts a series holds: buckets (+Inf included) or 1."""
+    if metrics.BY_NAME[key[0]].kind == metrics.HISTOGRAM:
+        return len(bounds) + 1
+    return 1
+
+
+class Layout(object):
+    """The series keys of a file, in order, and where their counts lie."""
+
+    __slots__ = ('keys', 'offsets', 'total_counts')
+
+    def __init__(self, keys, bounds):
+        self.keys = keys
+        self.offsets = []
+        offset = 0
+        for key in keys:
+            width = count_width(key, bounds)
+            self.offsets.append((offset, offset + width))
+            offset += width
+        self.total_counts = offset
+
+
+def encode(series, bounds, folded=()):
+    """Serialize ``{key: [counts..., sum]}`` (safe to call from a native
+    thread while the hub keeps observing: it copies each list first)."""
+    items = sorted(list(series.items()))
+    keys = tuple(key for key, _ in items)
+    counts = array('Q')
+    sums = array('d')
+    for _, values in items:
+        values = values[:]
+        counts.extend(values[:-1])
+        sums.append(values[-1])
+    if not _LITTLE:
+        counts.byteswap()
+        sums.byteswap()
+    layout = marshal.dumps((tuple(bounds), keys))
+    folded_blob = marshal.dumps(tuple(folded)) if folded else b''
+    counts_blob = counts.tobytes()
+    sums_blob = sums.tobytes()
+    header = HEADER.pack(MAGIC, FORMAT_VERSION, len(layout),
+                         len(counts_blob), len(sums_blob), len(folded_blob),
+                         hashlib.blake2b(layout, digest_size=16).digest())
+    return b''.join((header, layout, counts_blob, sums_blob, folded_blob))
+
+
+class Accumulator(object):
+    """Sums encoded files; groups of one layout are summed as big ints."""
+
+    def __init__(self, bounds, layouts):
+        self.bounds = tuple(bounds)
+        self._layouts = layouts       # digest -> Layout, shared cache
+        self._counts = {}             # digest -> int
+        self._sums = {}               # digest -> list of floats
+
+    def add(self, blob, source='snapshot'):
+        """Add one file's values; returns its folded list (archives)."""
+        try:
+            magic, version, layout_len, counts_len, sums_len, folded_len, \
+                digest = HEADER.unpack_from(blob)
+        except struct.error:
+            raise StoreError('store_corrupt', 'truncated %s' % source)
+        if magic != MAGIC or version != FORMAT_VERSION:
+            raise StoreError('store_layout', '%s has another format'
+                             % source)
+        start = HEADER.size
+        end = start + layout_len + counts_len + sums_len + folded_len
+        if len(blob) != end:
+            raise StoreError('store_corrupt', 'truncated %s' % source)
+        layout = self._layouts.get(digest)
+        if layout is None:
+            try:
+                bounds, keys = marshal.loads(blob[start:start + layout_len])
+            except (EOFError, ValueError, TypeError):
+                raise StoreError('store_corrupt', 'unreadable %s' % source)
+            if tuple(bounds) != self.bounds:
+                raise StoreError('store_layout',
+                                 '%s has another bucket layout' % source)
+            try:
+                layout = Layout(keys, bounds)
+            except (KeyError, TypeError, IndexError):
+                raise StoreError('store_corrupt', 'unknown series in %s'
+                                 % source)
+            if layout.total_counts * 8 != counts_len or \
+                    len(keys) * 8 != sums_len:
+                raise StoreError('store_corrupt', 'inconsistent %s' % source)
+            self._layouts[digest] = layout
+        start += layout_len
+        counts = int.from_bytes(blob[start:start + counts_len], 'little')
+        self._counts[digest] = self._counts.get(digest, 0) + counts
+        start += counts_len
+        sums = array('d')
+        sums.frombytes(blob[start:start + sums_len])
+        if not _LITTLE:
+            sums.byteswap()
+        current = self._sums.get(digest)
+        self._sums[digest] = sums.tolist() if current is None \
+            else list(map(add, current, sums))
+        start += sums_len
+        if folded_len:
+            return marshal.loads(blob[start:start + folded_len])
+        return ()
+
+    def add_series(self, series):
+        """Add in-memory ``{key: values}`` (already a private copy)."""
+        self.add(encode(series, self.bounds), 'own values')
+
+    def result(self):
+        """``{key: [counts..., sum]}`` over everything added."""
+        total = {}
+        for digest, big in self._counts.items():
+            layout = self._layouts[digest]
+            counts = array('Q')
+            counts.frombytes(big.to_bytes(layout.total_counts * 8, 'little'))
+            if not _LITTLE:
+                counts.byteswap()
+            counts = counts.tolist()
+            sums = self._sums[digest]
+            get = total.get
+            for key, (lo, hi), total_sum in zip(layout.keys, layout.offsets,
+                                                sums):
+                values = counts[lo:hi]
+                values.append(total_sum)
+                current = get(key)
+                total[key] = values if current is None \
+                    else list(map(add, current, values))
+        return total
+
+
 class MetricStore(object):
     """The values of one object server, seen from one of its workers.
 
     ``observe`` and ``inc`` are the hot path: a dict lookup, a bisect and
-    two list increments.  Histogram series are lists of per-bucket counts
-    (the last bucket is +Inf) followed by the sum; counter series are a
-    one-element list.
+    two list increments.  A series is a list of integer counts (histogram
+    buckets, the last being +Inf; or a counter's single value) followed by
+    a float sum (0.0 for counters).
     """
 
     def __init__(self, directory, bounds):
@@ -99,14 +236,15 @@ class MetricStore(object):
         self.series = {}
         self.pid = None
         self.wid = None
-        self._archive_cache = (None, {}, frozenset())
-        self._histogram_width = len(self.bounds) + 2
+        self._layouts = {}
+        self._archive_cache = (None, None)
+        self._histogram_width = len(self.bounds) + 1
 
     # -- hot path, on the hub ------------------------------------------
     def observe(self, key, value):
         values = self.series.get(key)
         if values is None:
-            values = self.series[key] = [0] * (self._histogram_width - 1)
+            values = self.series[key] = [0] * self._histogram_width
             values.append(0.0)
         values[bisect_left(self.bounds, value)] += 1
         values[-1] += value
@@ -114,7 +252,7 @@ class MetricStore(object):
     def inc(self, key, amount=1):
         values = self.series.get(key)
         if values is None:
-            self.series[key] = [amount]
+            self.series[key] = [amount, 0.0]
         else:
             values[0] += amount
 
@@ -134,22 +272,21 @@ class MetricStore(object):
         self.series = {}
         return True
 
-    def snapshot_blob(self):
-        """The in-memory values as bytes: one consistent view, taken on the
-        hub, so the native thread that writes or merges it never races
-        with observe()."""
-        return marshal.dumps((FORMAT_VERSION, self.bounds, self.series))
+    def snapshot(self):
+        """This worker's values, encoded.  Safe from a native thread."""
+        return encode(self.series, self.bounds)
 
     # -- file side: native thread only ----------------------------------
     def _path(self, name):
         return os.path.join(self.directory, name)
 
-    def write_snapshot(self, blob):
+    def flush(self):
         """Publish this worker's values atomically (temp name + rename)."""
-        if self.wid is None:
+        if self.wid is None or self.pid != os.getpid():
             return
         name = SNAPSHOT_PREFIX + self.wid
         tmp = self._path(name + TMP_SUFFIX)
+        blob = self.snapshot()
         try:
             self._write_file(tmp, blob)
         except FileNotFoundError:
@@ -184,34 +321,30 @@ class MetricStore(object):
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
-    def _load(self, path):
-        """(bounds, series, folded) of a snapshot or archive file."""
+    @staticmethod
+    def _read(path):
         with open(path, 'rb') as f:
-            data = f.read()
-        try:
-            record = marshal.loads(data)
-            version, bounds, series = record[:3]
-            folded = record[3] if len(record) > 3 else ()
-        except (EOFError, ValueError, TypeError):
-            raise StoreError('store_corrupt', 'unreadable %s' % path)
-        if version != FORMAT_VERSION or tuple(bounds) != self.bounds:
-            raise StoreError('store_layout',
-                             '%s has another bucket layout' % path)
-        return series, frozenset(folded)
+            return f.read()
+
+    def _accumulator(self):
+        return Accumulator(self.bounds, self._layouts)
 
     def _archive(self):
-        """The archive, parsed once per version of the file."""
+        """(archive blob or None, folded ids), re-read only when changed."""
         path = self._path(ARCHIVE)
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            return {}, frozenset()
+            return None, frozenset()
         signature = (st.st_ino, st.st_mtime_ns, st.st_size)
-        cached_sig, series, folded = self._archive_cache
+        cached_sig, cached = self._archive_cache
         if cached_sig != signature:
-            series, folded = self._load(path)
-            self._archive_cache = (signature, series, folded)
-        return series, folded
+            blob = self._read(path)
+            probe = self._accumulator()
+            folded = frozenset(probe.add(blob, 'archive'))
+            cached = (blob, folded)
+            self._archive_cache = (signature, cached)
+        return cached
 
     def _snapshot_names(self):
         try:
@@ -220,38 +353,41 @@ class MetricStore(object):
             return []
         return [n for n in names if n.startswith(SNAPSHOT_PREFIX)]
 
-    def merged(self, own_blob=None):
+    def merged(self, include_own=True):
         """Sum over every worker this server ever had.
 
-        ``own_blob`` is the caller's fresh snapshot_blob(), used instead of
+        With ``include_own`` this worker's live values are used instead of
         its (up to flush_interval old) file.  Returns (series, problems);
         problems are StoreErrors for the caller to count on the hub.
         """
-        problems = []
-        problems.extend(self.compact())
+        problems = list(self.compact())
+        own = include_own and self.pid == os.getpid() and self.wid
+        acc = self._accumulator()
         fd = self._lock(fcntl.LOCK_SH)
         try:
-            archive, folded = self._archive()
-            total = merge_into({}, archive)
+            try:
+                archive, folded = self._archive()
+            except StoreError as err:
+                problems.append(err)
+                archive, folded = None, frozenset()
+            if archive is not None:
+                acc.add(archive, 'archive')
             for name in self._snapshot_names():
-                if name.endswith(TMP_SUFFIX):
-                    continue
-                wid = name[len(SNAPSHOT_PREFIX):]
-                if wid in folded or (own_blob is not None and wid == self.wid):
+                wid = _wid_of(name)
+                if name.endswith(TMP_SUFFIX) or wid in folded or \
+                        (own and wid == self.wid):
                     continue
                 try:
-                    series, _ = self._load(self._path(name))
+                    acc.add(self._read(self._path(name)), name)
                 except FileNotFoundError:
                     continue
                 except StoreError as err:
                     problems.append(err)
-                    continue
-                merge_into(total, series)
         finally:
             self._unlock(fd)
-        if own_blob is not None:
-            merge_into(total, marshal.loads(own_blob)[2])
-        return total, problems
+        if own:
+            acc.add(self.snapshot(), 'own values')
+        return acc.result(), problems
 
     def compact(self):
         """Fold the snapshots of dead workers into the archive.
@@ -259,9 +395,8 @@ class MetricStore(object):
         Skipped (not waited for) when another worker is compacting.
         Returns a list of StoreErrors.
         """
-        names = self._snapshot_names()
-        dead = [n for n in names
-                if not worker_alive(n[len(SNAPSHOT_PREFIX):].split('.')[0])]
+        dead = [n for n in self._snapshot_names()
+                if not worker_alive(_wid_of(n))]
         if not dead:
             return []
         try:
@@ -272,6 +407,7 @@ class MetricStore(object):
             raise
         problems = []
         try:
+            acc = self._accumulator()
             try:
                 archive, folded = self._archive()
             except StoreError as err:
@@ -280,29 +416,28 @@ class MetricStore(object):
                 problems.append(err)
                 os.rename(self._path(ARCHIVE),
                           self._path('%s.bad-%d' % (ARCHIVE, time.time())))
-                archive, folded = {}, frozenset()
-            total = merge_into({}, archive)
+                archive, folded = None, frozenset()
+            if archive is not None:
+                acc.add(archive, 'archive')
             newly_folded = []
             for name in dead:
                 path = self._path(name)
+                wid = _wid_of(name)
                 if name.endswith(TMP_SUFFIX):
                     self._unlink(path)
                     continue
-                wid = name[len(SNAPSHOT_PREFIX):]
                 if wid not in folded:
                     try:
-                        series, _ = self._load(path)
+                        acc.add(self._read(path), name)
                     except FileNotFoundError:
                         continue
                     except StoreError as err:
                         problems.append(err)
                         self._unlink(path)
                         continue
-                    merge_into(total, series)
                 newly_folded.append(wid)
-            # Keep only ids whose files might still exist: this round's.
-            blob = marshal.dumps((FORMAT_VERSION, self.bounds, total,
-                                  newly_folded))
+            # Only this round's ids can still have files to unlink.
+            blob = encode(acc.result(), self.bounds, newly_folded)
             tmp = self._path(ARCHIVE + TMP_SUFFIX)
             self._write_file(tmp, blob, sync=True)
             os.rename(tmp, self._path(ARCHIVE))

@@ -124,7 +124,7 @@ def test_failure_in_observation_is_counted_not_raised(ctx, monkeypatch):
     assert timed.read() == b'abc'
     monkeypatch.undo()
     assert ctx.recorder.store.series[
-        (metrics.INSTRUMENTATION_ERRORS.name, ('input',))] == [1]
+        (metrics.INSTRUMENTATION_ERRORS.name, ('input',))][0] == 1
 
 
 def test_context_registry_follows_the_greenthread(ctx):

@@ -1,6 +1,5 @@
 """The multi-worker store: merging, compaction, pid reuse, races."""
 
-import marshal
 import multiprocessing
 import os
 import threading
@@ -8,7 +7,7 @@ import threading
 import pytest
 
 from swiftinst import store as store_mod
-from swiftinst.store import MetricStore, merge_into
+from swiftinst.store import Accumulator, MetricStore, encode
 
 BOUNDS = (0.01, 0.1, 1.0)
 KEY = ('swift_object_disk_op_seconds', ('fsync', 'sda', '0'))
@@ -17,9 +16,7 @@ COUNT = ('swift_object_instrumentation_errors', ('x',))
 
 def count(series, key=KEY):
     values = series.get(key)
-    if values is None:
-        return 0
-    return sum(values[:-1]) if len(values) > 1 else values[0]
+    return 0 if values is None else sum(values[:-1])
 
 
 def _worker(directory, n, started, release):
@@ -28,7 +25,7 @@ def _worker(directory, n, started, release):
     s.adopt_current_process()
     for _ in range(n):
         s.observe(KEY, 0.05)
-    s.write_snapshot(s.snapshot_blob())
+    s.flush()
     started.set()
     release.wait(30)
 
@@ -55,15 +52,30 @@ def test_observe_buckets_and_sum(tmp_path):
     assert s.series[KEY][-1] == pytest.approx(7.565)
     s.inc(COUNT)
     s.inc(COUNT, 4)
-    assert s.series[COUNT] == [5]
+    assert s.series[COUNT] == [5, 0.0]
 
 
-def test_merge_never_mutates_inputs():
-    a = {KEY: [1, 2, 0, 0, 1.0]}
-    b = {KEY: [1, 0, 0, 0, 0.5]}
-    total = merge_into(merge_into({}, a), b)
-    assert total[KEY] == [2, 2, 0, 0, 1.5]
-    assert a[KEY] == [1, 2, 0, 0, 1.0] and b[KEY] == [1, 0, 0, 0, 0.5]
+def test_encoding_round_trips_and_sums_by_layout():
+    other = ('swift_object_disk_op_seconds', ('write', 'sdb', '1'))
+    a = {KEY: [1, 2, 0, 0, 1.0], COUNT: [3, 0.0]}
+    b = {KEY: [1, 0, 0, 5, 0.5]}                   # another layout
+    c = {KEY: [0, 0, 1, 0, 0.25], other: [0, 0, 0, 1, 9.0], COUNT: [1, 0.0]}
+    acc = Accumulator(BOUNDS, {})
+    for series in (a, b, c, a):
+        acc.add(encode(series, BOUNDS))
+    total = acc.result()
+    assert total[KEY] == [3, 4, 1, 5, 2.75]
+    assert total[COUNT] == [7, 0.0]
+    assert total[other] == [0, 0, 0, 1, 9.0]
+    assert a[KEY] == [1, 2, 0, 0, 1.0]             # inputs untouched
+
+
+def test_large_counts_do_not_carry_into_neighbours():
+    big = 2 ** 62
+    acc = Accumulator(BOUNDS, {})
+    for _ in range(3):
+        acc.add(encode({KEY: [big, 1, 0, 0, 0.0]}, BOUNDS))
+    assert acc.result()[KEY][:2] == [3 * big, 3]
 
 
 def test_live_and_dead_workers_sum_and_dead_are_compacted(tmp_path, ctx):
@@ -92,9 +104,9 @@ def test_own_values_replace_own_stale_file(tmp_path):
     s = MetricStore(str(tmp_path), BOUNDS)
     s.adopt_current_process()
     s.observe(KEY, 0.5)
-    s.write_snapshot(s.snapshot_blob())
+    s.flush()
     s.observe(KEY, 0.5)            # not yet flushed
-    total, _ = s.merged(s.snapshot_blob())
+    total, _ = s.merged()
     assert count(total) == 2       # fresh, and the stale file not added
 
 
@@ -103,11 +115,11 @@ def test_reused_pid_is_a_different_worker(tmp_path, monkeypatch):
     s = MetricStore(d, BOUNDS)
     s.adopt_current_process()
     s.observe(KEY, 0.5)
-    s.write_snapshot(s.snapshot_blob())
+    s.flush()
     # A snapshot left by an earlier process that had our pid.
     old = os.path.join(d, 'snap-%d-1' % os.getpid())
     with open(old, 'wb') as f:
-        f.write(marshal.dumps((1, BOUNDS, {KEY: [0, 0, 7, 0, 3.5]})))
+        f.write(encode({KEY: [0, 0, 7, 0, 3.5]}, BOUNDS))
     total, _ = MetricStore(d, BOUNDS).merged()
     assert count(total) == 8
     assert not os.path.exists(old)          # folded: its process is gone
@@ -119,7 +131,7 @@ def test_crash_between_archive_and_unlink_does_not_double(tmp_path,
     d = str(tmp_path)
     path = os.path.join(d, 'snap-999999-1')
     with open(path, 'wb') as f:
-        f.write(marshal.dumps((1, BOUNDS, {KEY: [0, 4, 0, 0, 0.2]})))
+        f.write(encode({KEY: [0, 4, 0, 0, 0.2]}, BOUNDS))
     s = MetricStore(d, BOUNDS)
     # Crash right after the archive is renamed in: the unlink never runs.
     monkeypatch.setattr(MetricStore, '_unlink',
@@ -142,7 +154,7 @@ def test_concurrent_writer_during_scrapes_never_goes_backwards(tmp_path):
     def write_forever():
         while not stop.is_set():
             writer.observe(KEY, 0.05)
-            writer.write_snapshot(writer.snapshot_blob())
+            writer.flush()
 
     thread = threading.Thread(target=write_forever)
     thread.start()
@@ -161,7 +173,7 @@ def test_dead_temp_files_are_removed(tmp_path):
     with open(tmp, 'wb') as f:
         f.write(b'half a snapsh')
     with open(os.path.join(d, 'snap-999997-1'), 'wb') as f:
-        f.write(marshal.dumps((1, BOUNDS, {KEY: [1, 0, 0, 0, 0.001]})))
+        f.write(encode({KEY: [1, 0, 0, 0, 0.001]}, BOUNDS))
     total, problems = MetricStore(d, BOUNDS).merged()
     assert count(total) == 1 and problems == []
     assert not os.path.exists(tmp)
@@ -172,7 +184,7 @@ def test_corrupt_and_foreign_layout_files_are_reported(tmp_path):
     with open(os.path.join(d, 'snap-999996-1'), 'wb') as f:
         f.write(b'\x00garbage')
     with open(os.path.join(d, 'snap-999995-1'), 'wb') as f:
-        f.write(marshal.dumps((1, (5.0,), {KEY: [1, 0, 0.1]})))
+        f.write(encode({KEY: [1, 0, 0.1]}, (5.0,)))
     total, problems = MetricStore(d, BOUNDS).merged()
     assert count(total) == 0
     assert sorted(p.component for p in problems) == [
@@ -183,9 +195,9 @@ def test_corrupt_and_foreign_layout_files_are_reported(tmp_path):
 def test_corrupt_archive_restarts_from_zero_not_a_mix(tmp_path):
     d = str(tmp_path)
     with open(os.path.join(d, 'archive'), 'wb') as f:
-        f.write(b'not marshal')
+        f.write(encode({KEY: [1, 0, 0, 0, 0.1]}, BOUNDS)[:-3])
     with open(os.path.join(d, 'snap-999994-1'), 'wb') as f:
-        f.write(marshal.dumps((1, BOUNDS, {KEY: [1, 0, 0, 0, 0.001]})))
+        f.write(encode({KEY: [1, 0, 0, 0, 0.001]}, BOUNDS))
     s = MetricStore(d, BOUNDS)
     total, problems = s.merged()
     assert [p.component for p in problems] == ['store_corrupt']
@@ -198,7 +210,7 @@ def test_deleted_metrics_dir_is_recreated(tmp_path):
     s = MetricStore(d, BOUNDS)
     s.adopt_current_process()
     s.observe(KEY, 0.1)
-    s.write_snapshot(s.snapshot_blob())
+    s.flush()
     assert os.listdir(d) == ['snap-' + s.wid]
 
 

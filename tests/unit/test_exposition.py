@@ -1,0 +1,97 @@
+"""Our renderer against prometheus_client's own, through its parsers."""
+
+import gzip
+
+import pytest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import \
+    generate_latest as generate_openmetrics
+from prometheus_client.openmetrics.parser import \
+    text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families
+
+from swiftinst import metrics
+from swiftinst.exporters.prometheus import render, render_text
+
+BOUNDS = (0.001, 0.1, 2.5)
+
+
+class ReferenceCollector(object):
+    """The same series through prometheus_client's metric families."""
+
+    def __init__(self, series):
+        self.series = series
+
+    def collect(self):
+        les = [str(b) for b in BOUNDS] + ['+Inf']
+        for d in metrics.ALL_METRICS:
+            rows = sorted((labels, v) for (name, labels), v
+                          in self.series.items() if name == d.name)
+            if d.kind == metrics.HISTOGRAM:
+                fam = HistogramMetricFamily(d.name, d.help, labels=d.labels)
+                for labels, v in rows:
+                    cumulative, running = [], 0
+                    for c in v[:-1]:
+                        running += c
+                        cumulative.append(running)
+                    fam.add_metric(labels, list(zip(les, cumulative)), v[-1])
+            else:
+                fam = CounterMetricFamily(d.name, d.help, labels=d.labels)
+                for labels, v in rows:
+                    fam.add_metric(labels, v[0])
+            yield fam
+
+
+SERIES = {
+    (metrics.DISK_OP.name, ('fsync', 'sda', '0')): [1, 2, 0, 3, 4.25],
+    (metrics.DISK_OP.name, ('open', 'we"ird\\dev\n', '1')): [0, 0, 1, 0, .5],
+    (metrics.INPUT_READ.name, ('PUT', 'sda', '0')): [5, 0, 0, 0, 0.001],
+    (metrics.INPUT_BYTES.name, ('PUT', 'sda', '0')): [123456, 0.0],
+    (metrics.INSTRUMENTATION_ERRORS.name, ('store',)): [2, 0.0],
+}
+
+
+def samples(families):
+    return sorted((s.name, tuple(sorted(s.labels.items())), float(s.value))
+                  for f in families for s in f.samples)
+
+
+def test_text_format_matches_prometheus_client():
+    ours = render_text(SERIES, BOUNDS).decode()
+    theirs = generate_latest(ReferenceCollector(SERIES)).decode()
+    assert samples(text_string_to_metric_families(ours)) == \
+        samples(text_string_to_metric_families(theirs))
+    types = {f.name: f.type for f in text_string_to_metric_families(ours)}
+    assert types['swift_object_disk_op_seconds'] == 'histogram'
+    assert types['swift_object_input_bytes'] == 'counter'
+
+
+def test_openmetrics_matches_prometheus_client():
+    ours = render_text(SERIES, BOUNDS, openmetrics=True).decode()
+    theirs = generate_openmetrics(ReferenceCollector(SERIES)).decode()
+    assert ours.endswith('# EOF\n')
+    assert samples(parse_openmetrics(ours)) == \
+        samples(parse_openmetrics(theirs))
+
+
+def test_empty_store_renders_every_family():
+    text = render_text({}, BOUNDS).decode()
+    for d in metrics.ALL_METRICS:
+        assert '# TYPE %s' % d.name in text
+
+
+@pytest.mark.parametrize('accept,encoding,openmetrics,gzipped', [
+    ('', '', False, False),
+    ('application/openmetrics-text; version=1.0.0', '', True, False),
+    ('text/plain', 'gzip, deflate', False, True),
+])
+def test_negotiation(accept, encoding, openmetrics, gzipped):
+    headers, body = render(SERIES, BOUNDS, accept, encoding)
+    headers = dict(headers)
+    assert headers['Content-Type'].startswith(
+        'application/openmetrics-text' if openmetrics else 'text/plain')
+    assert ('Content-Encoding' in headers) == gzipped
+    if gzipped:
+        body = gzip.decompress(body)
+    assert body.endswith(b'# EOF\n') == openmetrics
