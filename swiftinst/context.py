@@ -113,8 +113,11 @@ class RequestContext(object):
         self.started = _monotonic()
         self.bytes_read = 0
         self.read_key = (metrics.INPUT_READ.name, (method, device, policy))
-        self.read_statsd = '%s.%s.input_read' % (method, device)
-        self.statsd_samples = [] if recorder.statsd else None
+        if recorder.statsd:
+            self.read_statsd = '%s.%s.input_read' % (method, device)
+            self.statsd_samples = []
+        else:
+            self.read_statsd = self.statsd_samples = None
         self.finished = False
         self.status = None
         self.greenlet = greenlet.getcurrent()
@@ -130,13 +133,6 @@ class RequestContext(object):
             self.statsd_samples.append((self.read_statsd, seconds))
         if seconds >= recorder.slow_read_threshold > 0:
             recorder.slow_read(self, seconds, offset, nbytes)
-
-    def on_disk_op(self, op, device, policy, seconds):
-        self.recorder.store.observe(
-            (metrics.DISK_OP.name, (op, device, policy)), seconds)
-        if self.statsd_samples is not None:
-            self.statsd_samples.append(
-                ('disk.%s.%s' % (op, device), seconds))
 
     def finish(self, status):
         """Called exactly once, when Swift is done with the request."""

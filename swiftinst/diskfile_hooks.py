@@ -32,8 +32,9 @@ _native_ident = patcher.original('_thread').get_ident
 
 # The installed recorder; None disables recording but keeps the hooks.
 _recorder = None
-# native thread ident -> _NativeScope filled inside tpool.
-_native_scopes = {}
+# .scope: the _NativeScope a tpool thread is filling.  A real (not green)
+# thread-local: the threads are native.
+_native_local = patcher.original('_thread')._local()
 # greenlet -> [writer, seconds spent in tpool] while DiskFileWriter.write
 # runs, so that write time excludes its periodic fdatasync.
 _writing = {}
@@ -41,39 +42,38 @@ _writing = {}
 _originals = {}
 
 
-def labels_of(obj):
-    """(device, policy) labels for a diskfile, a writer or a manager's
-    bound method owner; None when the object does not say."""
+def target_of(obj):
+    """The DiskTarget (bounded device and policy labels, prebuilt metric
+    keys) of a diskfile or its writer, cached on the diskfile; None when
+    the object is neither."""
     diskfile = getattr(obj, '_diskfile', obj)
+    target = getattr(diskfile, '_swiftinst_target', None)
+    if target is not None:
+        return target
     device_path = getattr(diskfile, '_device_path', None)
     policy = getattr(diskfile, 'policy', None)
-    if device_path is None or policy is None:
-        return None
     recorder = _recorder
-    label_policy = getattr(recorder, 'labels', None)
-    device = os.path.basename(device_path)
-    policy = str(int(policy))
-    if label_policy is not None:
-        device = label_policy.device(device)
-        policy = label_policy.policy(policy)
-    return device, policy
+    if device_path is None or policy is None or recorder is None:
+        return None
+    labels = recorder.labels
+    target = recorder.disk_target(
+        labels.device(os.path.basename(device_path)),
+        labels.policy(str(int(policy))))
+    try:
+        diskfile._swiftinst_target = target
+    except AttributeError:
+        pass
+    return target
 
 
-def _record(op, labels, seconds):
-    """Record one disk op on the hub, through the request if there is one."""
+def _record(timings, target):
+    """Record ``[(op, seconds)]`` on the hub, through the running request
+    if there is one."""
     recorder = _recorder
     if recorder is None:
         return
     try:
-        ctx = context.current()
-        if labels is None:
-            if ctx is None:
-                return
-            labels = (ctx.device, ctx.policy)
-        if ctx is not None:
-            ctx.on_disk_op(op, labels[0], labels[1], seconds)
-        else:
-            recorder.disk_op(op, labels[0], labels[1], seconds)
+        recorder.disk_ops(timings, target, context.current())
     except Exception:
         recorder.error('diskfile')
 
@@ -90,7 +90,7 @@ def _timed_helper(op, func):
 
     @functools.wraps(func)
     def timed(*args, **kwargs):
-        scope = _native_scopes.get(_native_ident())
+        scope = getattr(_native_local, 'scope', None)
         if scope is not None:
             scope.nested.append(0.0)
         started = _monotonic()
@@ -104,7 +104,7 @@ def _timed_helper(op, func):
                 if scope.nested:
                     scope.nested[-1] += seconds
             elif _recorder is not None and _native_ident() == _hub_ident:
-                _record(op, None, seconds)
+                _record(((op, seconds),), None)
     return timed
 
 
@@ -138,13 +138,12 @@ class TimedTpool(object):
         called = _monotonic()
 
         def in_native_thread():
-            ident = _native_ident()
             scope.timings.append(('tpool_wait', _monotonic() - called))
-            _native_scopes[ident] = scope
+            _native_local.scope = scope
             try:
                 return func(*args, **kwargs)
             finally:
-                _native_scopes.pop(ident, None)
+                _native_local.scope = None
 
         try:
             return self._real.execute(in_native_thread)
@@ -157,11 +156,10 @@ class TimedTpool(object):
         if scope is not None:
             scope[1] += elapsed
         owner = getattr(func, '__self__', None)
-        labels = labels_of(owner) if owner is not None else None
-        if labels is None and scope is not None:
-            labels = labels_of(scope[0])
-        for op, seconds in timings:
-            _record(op, labels, seconds)
+        target = target_of(owner) if owner is not None else None
+        if target is None and scope is not None:
+            target = target_of(scope[0])
+        _record(timings, target)
 
 
 # -- methods that run on the hub -----------------------------------------
@@ -174,7 +172,7 @@ def _timed_method(op, method):
             return method(self, *args, **kwargs)
         finally:
             if _recorder is not None:
-                _record(op, labels_of(self), _monotonic() - started)
+                _record(((op, _monotonic() - started),), target_of(self))
     return timed
 
 
@@ -190,8 +188,8 @@ def _timed_write(method):
             return method(self, *args, **kwargs)
         finally:
             _writing.pop(current, None)
-            _record('write', labels_of(self),
-                    _monotonic() - started - scope[1])
+            _record((('write', _monotonic() - started - scope[1]),),
+                    target_of(self))
     return timed
 
 
@@ -298,7 +296,6 @@ def uninstall():
     for (owner, name), original in _originals.items():
         setattr(owner, name, original)
     _originals.clear()
-    _native_scopes.clear()
     _writing.clear()
 
 

@@ -10,6 +10,20 @@ component, and the caller carries on.
 from swiftinst import metrics
 
 
+class DiskTarget(object):
+    """One (device, policy) pair with its metric keys built once."""
+
+    __slots__ = ('device', 'policy', 'keys', 'statsd_names')
+
+    def __init__(self, device, policy):
+        self.device = device
+        self.policy = policy
+        self.keys = {op: (metrics.DISK_OP.name, (op, device, policy))
+                     for op in metrics.DISK_OPS}
+        self.statsd_names = {op: 'disk.%s.%s' % (op, device)
+                             for op in metrics.DISK_OPS}
+
+
 class Recorder(object):
 
     def __init__(self, store, statsd, logger, slow_read_threshold, labels):
@@ -19,6 +33,7 @@ class Recorder(object):
         self.logger = logger
         self.slow_read_threshold = slow_read_threshold
         self._logged_components = set()
+        self._disk_targets = {}
 
     def error(self, component, message=None):
         """Count a failure inside instrumentation; log it the first time.
@@ -42,10 +57,29 @@ class Recorder(object):
         except Exception:
             pass  # the logger itself failed; nothing safer is left to do
 
-    def disk_op(self, op, device, policy, seconds):
-        """A diskfile operation that happened outside any request."""
-        self.store.observe((metrics.DISK_OP.name, (op, device, policy)),
-                           seconds)
+    def disk_target(self, device, policy):
+        """The shared DiskTarget of bounded ``device`` and ``policy``."""
+        target = self._disk_targets.get((device, policy))
+        if target is None:
+            target = self._disk_targets[(device, policy)] = \
+                DiskTarget(device, policy)
+        return target
+
+    def disk_ops(self, timings, target, ctx):
+        """Diskfile operations ``[(op, seconds)]``; ``target`` None means
+        "the device of the request", ``ctx`` None "outside any request"."""
+        if target is None:
+            if ctx is None:
+                return
+            target = self.disk_target(ctx.device, ctx.policy)
+        observe = self.store.observe
+        keys = target.keys
+        for op, seconds in timings:
+            observe(keys[op], seconds)
+        if ctx is not None and ctx.statsd_samples is not None:
+            names = target.statsd_names
+            ctx.statsd_samples.extend(
+                (names[op], seconds) for op, seconds in timings)
 
     def slow_read(self, ctx, seconds, offset, nbytes):
         self.store.inc((metrics.SLOW_READS.name,

@@ -90,7 +90,7 @@ class ObjectServer(object):
 
     def __init__(self, root=None, devices=('sda', 'sdb'), workers=2,
                  filter_options=None, server_options=None, env=None,
-                 devices_root=None, instrument=True):
+                 devices_root=None, instrument=True, cpus=None):
         self.root = root or tempfile.mkdtemp(prefix='swiftinst-')
         self._own_root = root is None
         self.devices_dir = devices_root or os.path.join(self.root, 'node')
@@ -102,6 +102,7 @@ class ObjectServer(object):
         self.filter_options = dict(filter_options or {})
         self.server_options = dict(server_options or {})
         self.env = dict(env or {})
+        self.cpus = cpus
         self.port = free_port()
         self.log = UdpListener()
         self.proc = None
@@ -140,8 +141,11 @@ class ObjectServer(object):
         env.update(self.env)
         self.stderr_path = os.path.join(self.root, 'server.stderr')
         with open(self.stderr_path, 'ab') as err:
+            command = [_executable('swift-object-server'), self.conf_path]
+            if self.cpus is not None:
+                command = ['taskset', '-c', str(self.cpus)] + command
             self.proc = subprocess.Popen(
-                [_executable('swift-object-server'), self.conf_path],
+                command,
                 stdout=err, stderr=err, env=env, start_new_session=True)
         if wait:
             self.wait_ready(timeout)
@@ -176,6 +180,18 @@ class ObjectServer(object):
                 return [int(p) for p in f.read().split()]
         except OSError:
             return []
+
+    def cpu_seconds(self):
+        """User + system CPU of the parent and its live workers."""
+        total = 0
+        for pid in [self.proc.pid] + self.worker_pids():
+            try:
+                with open('/proc/%d/stat' % pid, 'rb') as f:
+                    fields = f.read().rsplit(b')', 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf('SC_CLK_TCK')
 
     def signal(self, signum):
         os.kill(self.proc.pid, signum)

@@ -1,0 +1,153 @@
+"""End-to-end overhead: a bare object server against the same with the filter.
+
+Both servers run at once (``workers = 1``, pinned to one core with
+taskset); wrk, pinned to the other core, loads them in alternating short
+runs (A B, B A, ...), so slow drifts of this shared machine hit both
+sides alike.  Each pair gives a throughput ratio and a CPU-per-request
+ratio (from /proc/<pid>/stat of the server's processes); the medians are
+the figures.
+"""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+
+from swiftinst.testbed import ObjectServer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LUA = os.path.join(HERE, 'load.lua')
+SERVER_CPU = '1'
+LOAD_CPU = '0'
+
+
+def run_wrk(server, seconds, concurrency, env):
+    command = ['wrk', '-t1', '-c%d' % concurrency, '-d%ds' % seconds,
+               '--timeout', '30s', '-s', LUA,
+               'http://127.0.0.1:%d' % server.port]
+    if os.cpu_count() and os.cpu_count() > 1:
+        command = ['taskset', '-c', LOAD_CPU] + command
+    cpu_before = server.cpu_seconds()
+    out = subprocess.run(command, capture_output=True, text=True,
+                         env=dict(os.environ, **env), timeout=seconds + 60)
+    cpu = server.cpu_seconds() - cpu_before
+    for line in out.stdout.splitlines():
+        if line.startswith('SWIFTINST '):
+            result = json.loads(line[len('SWIFTINST '):])
+            break
+    else:
+        raise RuntimeError('wrk failed: %s %s' % (out.stdout, out.stderr))
+    if result['non2xx'] or result['errors']:
+        raise RuntimeError('wrk saw errors against %s: %s'
+                           % (server.conf_path, result))
+    result['rps'] = result['requests'] / (result['duration_us'] / 1e6)
+    result['cpu_per_request'] = cpu / max(result['requests'], 1)
+    return result
+
+
+def prefill(server, objects, size):
+    body = b'g' * size
+    for i in range(objects):
+        status = server.put('sda', 'bench-get-%d' % i, body)[0]
+        assert status == 201, status
+
+
+class Scenario(object):
+    def __init__(self, name, method, size, storage, concurrency=16,
+                 filter_options=None, baseline_options=None):
+        self.name = name
+        self.method = method
+        self.size = size
+        self.storage = storage          # 'disk' or 'tmpfs'
+        self.concurrency = concurrency
+        self.filter_options = filter_options or {}
+        # None: the baseline is a bare server; a dict: the baseline is
+        # instrumented with these options (to compare two settings).
+        self.baseline_options = baseline_options
+
+    def _root(self):
+        base = '/dev/shm' if self.storage == 'tmpfs' else '/var/tmp'
+        return tempfile.mkdtemp(prefix='swiftinst-bench-', dir=base)
+
+    def _server(self, instrument, options):
+        return ObjectServer(root=self._root(), devices=('sda',), workers=1,
+                            instrument=instrument, filter_options=options,
+                            cpus=SERVER_CPU if (os.cpu_count() or 1) > 1
+                            else None)
+
+    def run(self, pairs, seconds):
+        env = {'SWIFTINST_METHOD': self.method,
+               'SWIFTINST_BODY_BYTES': str(self.size)}
+        bare = self._server(self.baseline_options is not None,
+                            self.baseline_options or {})
+        instrumented = self._server(True, self.filter_options)
+        servers = (bare, instrumented)
+        try:
+            for server in servers:
+                server.start()
+                if self.method == 'GET':
+                    prefill(server, 100, self.size)
+                run_wrk(server, 1, self.concurrency, env)      # warm-up
+            runs = {id(bare): [], id(instrumented): []}
+            for i in range(pairs):
+                order = servers if i % 2 == 0 else servers[::-1]
+                for server in order:
+                    runs[id(server)].append(
+                        run_wrk(server, seconds, self.concurrency, env))
+        finally:
+            for server in servers:
+                root = server.root
+                server.close()
+                shutil.rmtree(root, ignore_errors=True)
+        a, b = runs[id(bare)], runs[id(instrumented)]
+        return {
+            'scenario': self.name,
+            'pairs': pairs,
+            'seconds': seconds,
+            'baseline_rps': statistics.median(r['rps'] for r in a),
+            'instrumented_rps': statistics.median(r['rps'] for r in b),
+            'throughput_ratio': statistics.median(
+                y['rps'] / x['rps'] for x, y in zip(a, b)),
+            'baseline_cpu_us': 1e6 * statistics.median(
+                r['cpu_per_request'] for r in a),
+            'instrumented_cpu_us': 1e6 * statistics.median(
+                r['cpu_per_request'] for r in b),
+            'cpu_ratio': statistics.median(
+                y['cpu_per_request'] / x['cpu_per_request']
+                for x, y in zip(a, b)),
+            'baseline_p99_ms': statistics.median(r['p99_us'] for r in a) / 1e3,
+            'instrumented_p99_ms': statistics.median(
+                r['p99_us'] for r in b) / 1e3,
+        }
+
+
+def scenarios():
+    return [
+        Scenario('PUT 4 KiB, disk', 'PUT', 4096, 'disk'),
+        Scenario('PUT 4 KiB, tmpfs', 'PUT', 4096, 'tmpfs'),
+        Scenario('PUT 1 MiB, tmpfs', 'PUT', 1 << 20, 'tmpfs', concurrency=4),
+        Scenario('GET 4 KiB, tmpfs', 'GET', 4096, 'tmpfs'),
+    ]
+
+
+def main(pairs=15, seconds=2, only=None):
+    results = []
+    for scenario in scenarios():
+        if only and only not in scenario.name:
+            continue
+        started = time.time()
+        result = scenario.run(pairs, seconds)
+        result['wall_seconds'] = time.time() - started
+        results.append(result)
+        print(json.dumps(result))
+    return results
+
+
+if __name__ == '__main__':
+    import sys
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 15,
+         int(sys.argv[2]) if len(sys.argv) > 2 else 2,
+         sys.argv[3] if len(sys.argv) > 3 else None)

@@ -1,0 +1,216 @@
+"""Scrape cost: swiftinst's store against prometheus_client multiprocess.
+
+Every figure uses the same series set (bench/workload.py) per worker.
+"""
+
+import http.client
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from swiftinst.exporters.prometheus import render
+from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
+from swiftinst.store import MetricStore
+from swiftinst.testbed import ObjectServer
+
+from bench import workload
+
+
+def _timed(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def scrape_once(store):
+    series, problems = store.merged()
+    assert not problems, problems
+    return render(series, store.bounds)
+
+
+def ours(workers, repeat=9):
+    """Median seconds of merge + render over ``workers`` live workers."""
+    directory = tempfile.mkdtemp(prefix='swiftinst-scrape-')
+    fake = workload.FakeWorkers(directory, DEFAULT_LATENCY_BUCKETS, workers)
+    try:
+        store = MetricStore(directory, DEFAULT_LATENCY_BUCKETS)
+        scrape_once(store)
+        return statistics.median(_timed(lambda: scrape_once(store), repeat))
+    finally:
+        fake.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+MULTIPROCESS_SCRIPT = r'''
+import os, shutil, statistics, sys, time
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import multiprocess
+from prometheus_client.exposition import generate_latest
+from swiftinst import metrics
+from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
+from bench import workload
+workers, repeat = int(sys.argv[1]), int(sys.argv[2])
+directory = os.environ['PROMETHEUS_MULTIPROC_DIR']
+own = CollectorRegistry()
+made = {}
+for d in metrics.ALL_METRICS:
+    if d.kind == metrics.HISTOGRAM:
+        made[d.name] = Histogram(d.name, d.help, d.labels, registry=own,
+                                 buckets=DEFAULT_LATENCY_BUCKETS)
+    else:
+        made[d.name] = Counter(d.name, d.help, d.labels, registry=own)
+for i in range(3):
+    for d, labels in workload.label_sets():
+        child = made[d.name].labels(*labels)
+        if d.kind == metrics.HISTOGRAM:
+            child.observe(0.0005 * 10 ** i)
+        else:
+            child.inc(1 + i)
+pid = str(os.getpid())
+files = [f for f in os.listdir(directory) if pid in f]
+for n in range(1, workers):
+    for f in files:
+        shutil.copy(os.path.join(directory, f),
+                    os.path.join(directory, f.replace(pid, str(10 ** 7 + n))))
+registry = CollectorRegistry()
+multiprocess.MultiProcessCollector(registry)
+times = []
+for _ in range(repeat):
+    t = time.perf_counter()
+    generate_latest(registry)
+    times.append(time.perf_counter() - t)
+print(statistics.median(times))
+'''
+
+
+def multiprocess_collector(workers, repeat=3):
+    directory = tempfile.mkdtemp(prefix='swiftinst-prom-mp-')
+    try:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=directory,
+                   PYTHONPATH=root)
+        out = subprocess.run(
+            [sys.executable, '-c', MULTIPROCESS_SCRIPT, str(workers),
+             str(repeat)], env=env, capture_output=True, text=True,
+            check=True, timeout=1800)
+        return float(out.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def churn(live=48, dead=500, repeat=9):
+    """Scrape cost after ``dead`` worker exits, against live ones only."""
+    directory = tempfile.mkdtemp(prefix='swiftinst-churn-')
+    fake = workload.FakeWorkers(directory, DEFAULT_LATENCY_BUCKETS, live)
+    try:
+        store = MetricStore(directory, DEFAULT_LATENCY_BUCKETS)
+        scrape_once(store)
+        live_only = statistics.median(
+            _timed(lambda: scrape_once(store), repeat))
+        before, _ = store.merged()
+        exited = workload.FakeWorkers(directory, DEFAULT_LATENCY_BUCKETS,
+                                      0, dead)
+        exited.close()
+        files = len(workload.snapshot_names(directory))
+        first = _timed(lambda: scrape_once(store), 1)[0]
+        after, _ = store.merged()
+        steady = statistics.median(_timed(lambda: scrape_once(store),
+                                          repeat))
+        key = next(iter(before))
+        expected = [v * (live + dead) / live for v in before[key][:-1]]
+        return {
+            'live_only_s': live_only, 'after_churn_s': steady,
+            'ratio': steady / live_only, 'first_scrape_s': first,
+            'files_before_compaction': files,
+            'files_after': len(workload.snapshot_names(directory)),
+            'exact': after[key][:-1] == expected,
+        }
+    finally:
+        fake.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def stall(workers=48, seconds=6.0):
+    """Probe latency of a worker while it serves back-to-back scrapes of
+    ``workers`` workers' data, against the same probe without scrapes."""
+    server = ObjectServer(workers=1, devices=('sda',),
+                          filter_options={'flush_interval': '1'})
+    fake = workload.FakeWorkers(server.metrics_dir, DEFAULT_LATENCY_BUCKETS,
+                                workers - 1)
+    try:
+        server.start()
+
+        def probe(duration):
+            conn = http.client.HTTPConnection('127.0.0.1', server.port)
+            latencies = []
+            deadline = time.time() + duration
+            while time.time() < deadline:
+                started = time.perf_counter()
+                conn.request('HEAD', '/sda/0/a/c/probe')
+                conn.getresponse().read()
+                latencies.append(time.perf_counter() - started)
+                time.sleep(0.002)
+            conn.close()
+            return latencies
+
+        quiet = probe(seconds)
+        stop = threading.Event()
+        scrape_times = []
+
+        def scrape_loop():
+            conn = http.client.HTTPConnection('127.0.0.1', server.port)
+            while not stop.is_set():
+                started = time.perf_counter()
+                conn.request('GET', '/metrics')
+                conn.getresponse().read()
+                scrape_times.append(time.perf_counter() - started)
+            conn.close()
+
+        scraper = threading.Thread(target=scrape_loop)
+        scraper.start()
+        busy = probe(seconds)
+        stop.set()
+        scraper.join()
+    finally:
+        fake.close()
+        server.close()
+    base = statistics.median(quiet)
+    return {
+        'scrapes': len(scrape_times),
+        'http_scrape_median_s': statistics.median(scrape_times),
+        'probe_median_quiet_ms': base * 1e3,
+        'probe_max_quiet_ms': max(quiet) * 1e3,
+        'probe_median_scraping_ms': statistics.median(busy) * 1e3,
+        'probe_p99_scraping_ms': sorted(busy)[int(len(busy) * 0.99)] * 1e3,
+        'probe_max_scraping_ms': max(busy) * 1e3,
+        'max_stall_ms': (max(busy) - base) * 1e3,
+    }
+
+
+def main(worker_counts=(1, 8, 48, 128), churn_dead=500, mp_max=48):
+    results = {'scrape': []}
+    for n in worker_counts:
+        row = {'workers': n, 'ours_s': ours(n)}
+        if n <= mp_max:
+            row['multiprocess_s'] = multiprocess_collector(n)
+            row['speedup'] = row['multiprocess_s'] / row['ours_s']
+        results['scrape'].append(row)
+        print(json.dumps(row))
+    results['churn'] = churn(48, churn_dead)
+    print(json.dumps(results['churn']))
+    results['stall'] = stall()
+    print(json.dumps(results['stall']))
+    return results
+
+
+if __name__ == '__main__':
+    main()
