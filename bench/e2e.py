@@ -10,6 +10,7 @@ the figures.
 
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -22,6 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LUA = os.path.join(HERE, 'load.lua')
 SERVER_CPU = '1'
 LOAD_CPU = '0'
+# Idle time before each run, so the previous run's tail does not leak in.
+SETTLE_SECONDS = 0.3
 
 
 def run_wrk(server, seconds, concurrency, env):
@@ -78,23 +81,29 @@ class Scenario(object):
                             cpus=SERVER_CPU if (os.cpu_count() or 1) > 1
                             else None)
 
-    def run(self, pairs, seconds):
+    def _round(self, pairs, seconds, seed, a, b):
+        """Fresh servers (one hash seed for both), ``pairs`` A/B pairs."""
         env = {'SWIFTINST_METHOD': self.method,
                'SWIFTINST_BODY_BYTES': str(self.size)}
         bare = self._server(self.baseline_options is not None,
                             self.baseline_options or {})
         instrumented = self._server(True, self.filter_options)
         servers = (bare, instrumented)
+        runs = {id(bare): a, id(instrumented): b}
         try:
             for server in servers:
+                server.env['PYTHONHASHSEED'] = str(seed)
                 server.start()
                 if self.method == 'GET':
                     prefill(server, 100, self.size)
                 run_wrk(server, 1, self.concurrency, env)      # warm-up
-            runs = {id(bare): [], id(instrumented): []}
-            for i in range(pairs):
-                order = servers if i % 2 == 0 else servers[::-1]
-                for server in order:
+            # Half the pairs run A first, half B first, in a shuffled
+            # (seeded) order, so neither side always follows the other.
+            firsts = [i % 2 == seed % 2 for i in range(pairs)]
+            random.Random(seed).shuffle(firsts)
+            for bare_first in firsts:
+                for server in servers if bare_first else servers[::-1]:
+                    time.sleep(SETTLE_SECONDS)
                     runs[id(server)].append(
                         run_wrk(server, seconds, self.concurrency, env))
         finally:
@@ -102,7 +111,17 @@ class Scenario(object):
                 root = server.root
                 server.close()
                 shutil.rmtree(root, ignore_errors=True)
-        a, b = runs[id(bare)], runs[id(instrumented)]
+
+    def run(self, pairs, seconds, rounds=3):
+        """``pairs`` A/B pairs spread over ``rounds`` pairs of freshly
+        started servers: one process can be a few per cent faster than an
+        identical one for its whole life (memory layout), so a single pair
+        of servers would bias every ratio the same way."""
+        a, b = [], []
+        rounds = max(1, min(rounds, pairs))
+        for seed in range(rounds):
+            self._round(pairs // rounds + (seed < pairs % rounds), seconds,
+                        seed, a, b)
         return {
             'scenario': self.name,
             'pairs': pairs,

@@ -23,6 +23,9 @@ _monotonic = time.monotonic
 _active = {}
 
 
+active_get = _active.get
+
+
 def current():
     """The RequestContext of the running greenthread, or None."""
     return _active.get(greenlet.getcurrent())
@@ -98,7 +101,7 @@ class RequestContext(object):
     __slots__ = ('recorder', 'method', 'device', 'policy', 'txn_id',
                  'client', 'partition', 'content_length', 'started',
                  'bytes_read', 'read_key', 'read_statsd', 'statsd_samples',
-                 'finished', 'greenlet', 'status')
+                 'finished', 'greenlet', 'status', 'disk_batches')
 
     def __init__(self, recorder, method, device, policy, txn_id, client,
                  partition, content_length):
@@ -120,6 +123,8 @@ class RequestContext(object):
             self.read_statsd = self.statsd_samples = None
         self.finished = False
         self.status = None
+        # [(writer or diskfile or None, [(op, seconds)])], recorded at the end
+        self.disk_batches = []
         self.greenlet = greenlet.getcurrent()
         _active[self.greenlet] = self
 

@@ -19,7 +19,6 @@ release is reported by ``install()`` and skipped.
 """
 
 import functools
-import os
 import time
 
 import greenlet
@@ -42,40 +41,21 @@ _writing = {}
 _originals = {}
 
 
-def target_of(obj):
-    """The DiskTarget (bounded device and policy labels, prebuilt metric
-    keys) of a diskfile or its writer, cached on the diskfile; None when
-    the object is neither."""
-    diskfile = getattr(obj, '_diskfile', obj)
-    target = getattr(diskfile, '_swiftinst_target', None)
-    if target is not None:
-        return target
-    device_path = getattr(diskfile, '_device_path', None)
-    policy = getattr(diskfile, 'policy', None)
-    recorder = _recorder
-    if device_path is None or policy is None or recorder is None:
-        return None
-    labels = recorder.labels
-    target = recorder.disk_target(
-        labels.device(os.path.basename(device_path)),
-        labels.policy(str(int(policy))))
-    try:
-        diskfile._swiftinst_target = target
-    except AttributeError:
-        pass
-    return target
-
-
-def _record(timings, target):
-    """Record ``[(op, seconds)]`` on the hub, through the running request
-    if there is one."""
-    recorder = _recorder
-    if recorder is None:
+def _note(timings, owner, current=None):
+    """Hand ``[(op, seconds)]`` done on behalf of ``owner`` (a writer or
+    diskfile, or None for "the request's device") to the running request,
+    which records all of them in one batch when it ends; outside any
+    request, record them now."""
+    ctx = context.active_get(current or greenlet.getcurrent())
+    if ctx is not None:
+        ctx.disk_batches.append((owner, timings))
         return
-    try:
-        recorder.disk_ops(timings, target, context.current())
-    except Exception:
-        recorder.error('diskfile')
+    recorder = _recorder
+    if recorder is not None and owner is not None:
+        try:
+            recorder.disk_ops(timings, recorder.target_of(owner))
+        except Exception:
+            recorder.error('diskfile')
 
 
 # -- helpers called inside swift.obj.diskfile ----------------------------
@@ -104,7 +84,7 @@ def _timed_helper(op, func):
                 if scope.nested:
                     scope.nested[-1] += seconds
             elif _recorder is not None and _native_ident() == _hub_ident:
-                _record(((op, seconds),), None)
+                _note(((op, seconds),), None)
     return timed
 
 
@@ -148,18 +128,17 @@ class TimedTpool(object):
         try:
             return self._real.execute(in_native_thread)
         finally:
-            self._flush(func, scope.timings, _monotonic() - called)
-
-    @staticmethod
-    def _flush(func, timings, elapsed):
-        scope = _writing.get(greenlet.getcurrent())
-        if scope is not None:
-            scope[1] += elapsed
-        owner = getattr(func, '__self__', None)
-        target = target_of(owner) if owner is not None else None
-        if target is None and scope is not None:
-            target = target_of(scope[0])
-        _record(timings, target)
+            current = greenlet.getcurrent()
+            writing = _writing.get(current)
+            if writing is not None:
+                # a periodic fdatasync inside DiskFileWriter.write()
+                writing[1] += _monotonic() - called
+                owner = writing[0]
+            else:
+                owner = getattr(func, '__self__', None)
+                if not hasattr(owner, '_diskfile'):
+                    owner = None      # a manager: the request's device
+            _note(scope.timings, owner, current)
 
 
 # -- methods that run on the hub -----------------------------------------
@@ -172,7 +151,7 @@ def _timed_method(op, method):
             return method(self, *args, **kwargs)
         finally:
             if _recorder is not None:
-                _record(((op, _monotonic() - started),), target_of(self))
+                _note(((op, _monotonic() - started),), self)
     return timed
 
 
@@ -188,8 +167,8 @@ def _timed_write(method):
             return method(self, *args, **kwargs)
         finally:
             _writing.pop(current, None)
-            _record((('write', _monotonic() - started - scope[1]),),
-                    target_of(self))
+            _note((('write', _monotonic() - started - scope[1]),), self,
+                  current)
     return timed
 
 

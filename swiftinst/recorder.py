@@ -7,6 +7,9 @@ failure inside swiftinst is counted in
 component, and the caller carries on.
 """
 
+import os
+from bisect import bisect_left
+
 from swiftinst import metrics
 
 
@@ -65,20 +68,42 @@ class Recorder(object):
                 DiskTarget(device, policy)
         return target
 
-    def disk_ops(self, timings, target, ctx):
-        """Diskfile operations ``[(op, seconds)]``; ``target`` None means
-        "the device of the request", ``ctx`` None "outside any request"."""
-        if target is None:
-            if ctx is None:
-                return
-            target = self.disk_target(ctx.device, ctx.policy)
-        observe = self.store.observe
+    def target_of(self, owner):
+        """The DiskTarget of a diskfile or its writer, cached on the
+        diskfile; None when ``owner`` is neither."""
+        diskfile = getattr(owner, '_diskfile', owner)
+        target = getattr(diskfile, '_swiftinst_target', None)
+        if target is not None:
+            return target
+        device_path = getattr(diskfile, '_device_path', None)
+        policy = getattr(diskfile, 'policy', None)
+        if device_path is None or policy is None:
+            return None
+        target = self.disk_target(
+            self.labels.device(os.path.basename(device_path)),
+            self.labels.policy(str(int(policy))))
+        try:
+            diskfile._swiftinst_target = target
+        except AttributeError:
+            pass
+        return target
+
+    def disk_ops(self, timings, target, statsd_samples=None):
+        """Observe ``[(op, seconds)]`` of one DiskTarget."""
+        store = self.store
+        series = store.series
+        bounds = store.bounds
         keys = target.keys
         for op, seconds in timings:
-            observe(keys[op], seconds)
-        if ctx is not None and ctx.statsd_samples is not None:
+            values = series.get(keys[op])
+            if values is None:
+                store.observe(keys[op], seconds)
+                continue
+            values[bisect_left(bounds, seconds)] += 1
+            values[-1] += seconds
+        if statsd_samples is not None:
             names = target.statsd_names
-            ctx.statsd_samples.extend(
+            statsd_samples.extend(
                 (names[op], seconds) for op, seconds in timings)
 
     def slow_read(self, ctx, seconds, offset, nbytes):
@@ -96,6 +121,15 @@ class Recorder(object):
             ctx.partition or '-', ctx.client)
 
     def finish_request(self, ctx, status, seconds):
+        if ctx.disk_batches:
+            request_target = None
+            for owner, timings in ctx.disk_batches:
+                target = self.target_of(owner) if owner is not None \
+                    else None
+                if target is None:
+                    target = request_target = request_target or \
+                        self.disk_target(ctx.device, ctx.policy)
+                self.disk_ops(timings, target, ctx.statsd_samples)
         labels = (ctx.method, ctx.device, ctx.policy)
         self.store.observe(
             (metrics.REQUEST.name, labels + (metrics.status_class(status),)),

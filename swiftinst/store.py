@@ -7,8 +7,11 @@ two to three times more per observe().  Instead:
 * each worker keeps plain lists in a dict (no locks: one hub thread);
 * every ``flush_interval`` a native thread snapshots them into
   ``snap-<pid>-<starttime>``, written to a temp name and renamed;
-* a scrape merges the live snapshots, the scraping worker's own fresh
-  values and one ``archive`` that holds everything dead workers counted;
+* a scrape first flushes the answering worker's own values, then merges
+  every snapshot and one ``archive`` that holds everything dead workers
+  counted.  Reading only files (never one worker's live values beside
+  the others' files) is what keeps counters monotonic whichever worker
+  answers: a file only ever grows;
 * snapshots of dead workers are folded into the archive under an exclusive
   ``flock``; scrapes read under a shared one, so a snapshot is never seen
   both folded and unfolded.  The archive lists the snapshots it folded, so
@@ -36,6 +39,8 @@ import time
 from array import array
 from bisect import bisect_left
 from operator import add
+
+from eventlet import patcher
 
 from swiftinst import metrics
 
@@ -195,10 +200,6 @@ class Accumulator(object):
             return marshal.loads(blob[start:start + folded_len])
         return ()
 
-    def add_series(self, series):
-        """Add in-memory ``{key: values}`` (already a private copy)."""
-        self.add(encode(series, self.bounds), 'own values')
-
     def result(self):
         """``{key: [counts..., sum]}`` over everything added."""
         total = {}
@@ -238,6 +239,8 @@ class MetricStore(object):
         self.wid = None
         self._layouts = {}
         self._archive_cache = (None, None)
+        # A native lock: only ever taken in native threads (or at exit).
+        self._flush_lock = patcher.original('threading').Lock()
         self._histogram_width = len(self.bounds) + 1
 
     # -- hot path, on the hub ------------------------------------------
@@ -281,19 +284,25 @@ class MetricStore(object):
         return os.path.join(self.directory, name)
 
     def flush(self):
-        """Publish this worker's values atomically (temp name + rename)."""
+        """Publish this worker's values atomically (temp name + rename).
+
+        The periodic flusher and a scrape may flush at once, from two
+        native threads: the lock keeps a later snapshot from being replaced
+        by an earlier one.
+        """
         if self.wid is None or self.pid != os.getpid():
             return
         name = SNAPSHOT_PREFIX + self.wid
         tmp = self._path(name + TMP_SUFFIX)
-        blob = self.snapshot()
-        try:
-            self._write_file(tmp, blob)
-        except FileNotFoundError:
-            # metrics_dir was removed under us; recreate it and carry on.
-            os.makedirs(self.directory, exist_ok=True)
-            self._write_file(tmp, blob)
-        os.rename(tmp, self._path(name))
+        with self._flush_lock:
+            blob = self.snapshot()
+            try:
+                self._write_file(tmp, blob)
+            except FileNotFoundError:
+                # metrics_dir was removed under us; recreate it, carry on.
+                os.makedirs(self.directory, exist_ok=True)
+                self._write_file(tmp, blob)
+            os.rename(tmp, self._path(name))
 
     @staticmethod
     def _write_file(path, blob, sync=False):
@@ -353,15 +362,19 @@ class MetricStore(object):
             return []
         return [n for n in names if n.startswith(SNAPSHOT_PREFIX)]
 
-    def merged(self, include_own=True):
+    def merged(self):
         """Sum over every worker this server ever had.
 
-        With ``include_own`` this worker's live values are used instead of
-        its (up to flush_interval old) file.  Returns (series, problems);
-        problems are StoreErrors for the caller to count on the hub.
+        A worker calling this publishes its own values first, so they are
+        current; the others' are at most flush_interval old.  Returns
+        (series, problems); problems are StoreErrors (and OSErrors of the
+        own flush) for the caller to count on the hub.
         """
         problems = list(self.compact())
-        own = include_own and self.pid == os.getpid() and self.wid
+        try:
+            self.flush()
+        except OSError as err:
+            problems.append(StoreError('store', 'cannot flush: %s' % err))
         acc = self._accumulator()
         fd = self._lock(fcntl.LOCK_SH)
         try:
@@ -373,9 +386,7 @@ class MetricStore(object):
             if archive is not None:
                 acc.add(archive, 'archive')
             for name in self._snapshot_names():
-                wid = _wid_of(name)
-                if name.endswith(TMP_SUFFIX) or wid in folded or \
-                        (own and wid == self.wid):
+                if name.endswith(TMP_SUFFIX) or _wid_of(name) in folded:
                     continue
                 try:
                     acc.add(self._read(self._path(name)), name)
@@ -385,8 +396,6 @@ class MetricStore(object):
                     problems.append(err)
         finally:
             self._unlock(fd)
-        if own:
-            acc.add(self.snapshot(), 'own values')
         return acc.result(), problems
 
     def compact(self):

@@ -100,7 +100,6 @@ def test_many_worker_restarts(request):
         time.sleep(FLUSHED)
         before = server.worker_pids()
         for pid in before:
-            import os
             os.kill(pid, signal.SIGKILL)
         wait_for_new_workers(server, before)
     exactly(server, total)

@@ -220,3 +220,29 @@ def test_process_start_time_tells_pid_reuse_apart():
     assert store_mod.worker_alive('%d-%s' % (os.getpid(), me))
     assert not store_mod.worker_alive('%d-%s' % (os.getpid(), int(me) + 1))
     assert store_mod.process_start_time(2 ** 22 + 1) is None
+
+
+def test_concurrent_scrapers_compact_once_and_agree(tmp_path, ctx):
+    d = str(tmp_path)
+    live = [spawn(ctx, d, 2) for _ in range(3)]
+    for _ in range(12):
+        proc, release = spawn(ctx, d, 1)
+        release.set()
+        proc.join()
+    results = []
+
+    def scrape_many():
+        s = MetricStore(d, BOUNDS)
+        for _ in range(20):
+            results.append(count(s.merged()[0]))
+
+    threads = [threading.Thread(target=scrape_many) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for proc, release in live:
+        release.set()
+        proc.join()
+    assert set(results) == {3 * 2 + 12}
+    assert len([n for n in os.listdir(d) if n.startswith('snap-')]) == 3
