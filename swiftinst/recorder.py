@@ -69,24 +69,21 @@ class Recorder(object):
         return target
 
     def target_of(self, owner):
-        """The DiskTarget of a diskfile or its writer, cached on the
-        diskfile; None when ``owner`` is neither."""
+        """The DiskTarget of a diskfile or its writer; None when ``owner``
+        is neither.
+
+        Nothing is cached on Swift's objects: an attribute added after
+        __init__ turns an instance's inline values into a real dict, and
+        every attribute access Swift then makes on it gets slower.
+        """
         diskfile = getattr(owner, '_diskfile', owner)
-        target = getattr(diskfile, '_swiftinst_target', None)
-        if target is not None:
-            return target
         device_path = getattr(diskfile, '_device_path', None)
         policy = getattr(diskfile, 'policy', None)
         if device_path is None or policy is None:
             return None
-        target = self.disk_target(
+        return self.disk_target(
             self.labels.device(os.path.basename(device_path)),
             self.labels.policy(str(int(policy))))
-        try:
-            diskfile._swiftinst_target = target
-        except AttributeError:
-            pass
-        return target
 
     def disk_ops(self, timings, target, statsd_samples=None):
         """Observe ``[(op, seconds)]`` of one DiskTarget."""
@@ -122,12 +119,12 @@ class Recorder(object):
 
     def finish_request(self, ctx, status, seconds):
         if ctx.disk_batches:
-            request_target = None
+            targets = {}      # id(owner) -> DiskTarget, for this request
             for owner, timings in ctx.disk_batches:
-                target = self.target_of(owner) if owner is not None \
-                    else None
+                target = targets.get(id(owner))
                 if target is None:
-                    target = request_target = request_target or \
+                    target = targets[id(owner)] = (
+                        owner is not None and self.target_of(owner)) or \
                         self.disk_target(ctx.device, ctx.policy)
                 self.disk_ops(timings, target, ctx.statsd_samples)
         labels = (ctx.method, ctx.device, ctx.policy)
