@@ -16,6 +16,7 @@ import time
 
 from swiftinst.exporters.prometheus import render
 from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
+from swiftinst.offhub import collector_paused
 from swiftinst.store import MetricStore
 from swiftinst.testbed import ObjectServer
 
@@ -32,9 +33,11 @@ def _timed(fn, repeat):
 
 
 def scrape_once(store):
-    series, problems = store.merged()
-    assert not problems, problems
-    return render(series, store.bounds)
+    """What GET /metrics does off the hub: merge and render."""
+    with collector_paused():
+        series, problems = store.merged()
+        assert not problems, problems
+        return render(series, store.bounds)
 
 
 def ours(workers, repeat=9):
@@ -57,6 +60,7 @@ from prometheus_client import multiprocess
 from prometheus_client.exposition import generate_latest
 from swiftinst import metrics
 from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
+from swiftinst.offhub import collector_paused
 from bench import workload
 workers, repeat = int(sys.argv[1]), int(sys.argv[2])
 directory = os.environ['PROMETHEUS_MULTIPROC_DIR']

@@ -29,6 +29,7 @@ from swiftinst.context import LabelPolicy, RequestContext, \
 from swiftinst.exporters import prometheus
 from swiftinst.exporters.statsd import StatsdExporter
 from swiftinst.input import TimedInput
+from swiftinst.offhub import collector_paused
 from swiftinst.recorder import Recorder
 from swiftinst.store import MetricStore
 from swiftinst import metrics
@@ -226,9 +227,9 @@ class InstrumentMiddleware(object):
             self.recorder.error('scrape')
             return self._plain(start_response, '500 Internal Server Error',
                                b'swiftinst: scrape failed, see the log\n')
-        headers.append(('Content-Length', str(len(body))))
+        headers.append(('Content-Length', str(sum(map(len, body)))))
         start_response('200 OK', headers)
-        return [b''] if method == 'HEAD' else [body]
+        return [b''] if method == 'HEAD' else body
 
     def _scrape_off_hub(self, accept, accept_encoding):
         """Merge and render in a native thread: no logging, no green calls.
@@ -236,12 +237,14 @@ class InstrumentMiddleware(object):
         Problems found on the way are added to this scrape's error counts
         here and, by ``_count_problems`` on the hub, to the store.
         """
-        series, problems = self.store.merged()
-        for problem in problems:
-            key = (metrics.INSTRUMENTATION_ERRORS.name, (problem.component,))
-            series[key] = [series.get(key, [0])[0] + 1, 0.0]
-        headers, body = prometheus.render(series, self.store.bounds, accept,
-                                          accept_encoding)
+        with collector_paused():
+            series, problems = self.store.merged()
+            for problem in problems:
+                key = (metrics.INSTRUMENTATION_ERRORS.name,
+                       (problem.component,))
+                series[key] = [series.get(key, [0])[0] + 1, 0.0]
+            headers, body = prometheus.render(
+                series, self.store.bounds, accept, accept_encoding)
         return headers, body, problems
 
 

@@ -43,6 +43,7 @@ from operator import add
 from eventlet import patcher
 
 from swiftinst import metrics
+from swiftinst.offhub import pause
 
 FORMAT_VERSION = 2
 MAGIC = b'SWIN'
@@ -127,6 +128,7 @@ def encode(series, bounds, folded=()):
     counts = array('Q')
     sums = array('d')
     for _, values in items:
+        pause()
         values = values[:]
         counts.extend(values[:-1])
         sums.append(values[-1])
@@ -154,6 +156,7 @@ class Accumulator(object):
 
     def add(self, blob, source='snapshot'):
         """Add one file's values; returns its folded list (archives)."""
+        pause()
         try:
             magic, version, layout_len, counts_len, sums_len, folded_len, \
                 digest = HEADER.unpack_from(blob)
@@ -214,6 +217,7 @@ class Accumulator(object):
             get = total.get
             for key, (lo, hi), total_sum in zip(layout.keys, layout.offsets,
                                                 sums):
+                pause()
                 values = counts[lo:hi]
                 values.append(total_sum)
                 current = get(key)

@@ -18,6 +18,7 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.utils import floatToGoString
 
 from swiftinst import metrics
+from swiftinst.offhub import pause
 
 
 def _escape_label(value):
@@ -33,15 +34,18 @@ def _label_text(names, values):
                     for n, v in zip(names, values))
 
 
-def render_text(series, bounds, openmetrics=False):
-    """The exposition of ``{(name, labels): [counts..., sum]}`` as bytes."""
+def render_chunks(series, bounds, openmetrics=False):
+    """The exposition of ``{(name, labels): [counts..., sum]}`` as a list
+    of byte strings, one per metric family: never one big string, whose
+    joining and encoding would hold the GIL for milliseconds."""
     les = ['"%s"} ' % floatToGoString(b) for b in bounds] + ['"+Inf"} ']
     by_metric = {}
     for (name, labels), values in series.items():
         by_metric.setdefault(name, []).append((labels, values))
-    out = []
-    append = out.append
+    chunks = []
     for definition in metrics.ALL_METRICS:
+        out = []
+        append = out.append
         name = definition.name
         rows = by_metric.get(name)
         help_text = _escape_help(definition.help)
@@ -49,6 +53,7 @@ def render_text(series, bounds, openmetrics=False):
             append('# HELP %s %s\n# TYPE %s histogram\n'
                    % (name, help_text, name))
             for labels, values in sorted(rows or ()):
+                pause()
                 label_text = _label_text(definition.labels, labels)
                 prefix = '%s_bucket{%s,le=' % (name, label_text)
                 cumulative = list(accumulate(values[:-1]))
@@ -64,19 +69,26 @@ def render_text(series, bounds, openmetrics=False):
             for labels, values in sorted(rows or ()):
                 append('%s_total{%s} %d\n' % (
                     name, _label_text(definition.labels, labels), values[0]))
+        chunks.append(''.join(out).encode('utf-8'))
     if openmetrics:
-        append('# EOF\n')
-    return ''.join(out).encode('utf-8')
+        chunks.append(b'# EOF\n')
+    return chunks
+
+
+def render_text(series, bounds, openmetrics=False):
+    """The whole exposition as one byte string (for tests and tools)."""
+    return b''.join(render_chunks(series, bounds, openmetrics))
 
 
 def render(series, bounds, accept='', accept_encoding=''):
-    """(headers, body) of one scrape, negotiated as prometheus_client's
-    exposition helpers do."""
+    """(headers, body chunks) of one scrape, negotiated as
+    prometheus_client's exposition helpers do."""
     _, content_type = choose_encoder(accept or '')
     openmetrics = content_type.startswith('application/openmetrics-text')
-    body = render_text(series, bounds, openmetrics)
+    chunks = render_chunks(series, bounds, openmetrics)
     headers = [('Content-Type', content_type)]
     if gzip_accepted(accept_encoding or ''):
-        body = gzip.compress(body, compresslevel=6)
+        # zlib releases the GIL while it compresses
+        chunks = [gzip.compress(b''.join(chunks), compresslevel=6)]
         headers.append(('Content-Encoding', 'gzip'))
-    return headers, body
+    return headers, chunks

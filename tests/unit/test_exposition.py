@@ -87,8 +87,9 @@ def test_empty_store_renders_every_family():
     ('text/plain', 'gzip, deflate', False, True),
 ])
 def test_negotiation(accept, encoding, openmetrics, gzipped):
-    headers, body = render(SERIES, BOUNDS, accept, encoding)
+    headers, chunks = render(SERIES, BOUNDS, accept, encoding)
     headers = dict(headers)
+    body = b''.join(chunks)
     assert headers['Content-Type'].startswith(
         'application/openmetrics-text' if openmetrics else 'text/plain')
     assert ('Content-Encoding' in headers) == gzipped
