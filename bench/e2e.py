@@ -112,7 +112,7 @@ class Scenario(object):
                 server.close()
                 shutil.rmtree(root, ignore_errors=True)
 
-    def run(self, pairs, seconds, rounds=3):
+    def run(self, pairs, seconds, rounds=5):
         """``pairs`` A/B pairs spread over ``rounds`` pairs of freshly
         started servers: one process can be a few per cent faster than an
         identical one for its whole life (memory layout), so a single pair
