@@ -37,6 +37,7 @@ class Recorder(object):
         self.slow_read_threshold = slow_read_threshold
         self._logged_components = set()
         self._disk_targets = {}
+        self._targets_by_path = {}
 
     def error(self, component, message=None):
         """Count a failure inside instrumentation; log it the first time.
@@ -81,9 +82,17 @@ class Recorder(object):
         policy = getattr(diskfile, 'policy', None)
         if device_path is None or policy is None:
             return None
-        return self.disk_target(
-            self.labels.device(os.path.basename(device_path)),
-            self.labels.policy(str(int(policy))))
+        key = (device_path, int(policy))
+        target = self._targets_by_path.get(key)
+        if target is None:
+            target = self.disk_target(
+                self.labels.device(os.path.basename(device_path)),
+                self.labels.policy(str(key[1])))
+            # Only known devices are remembered: one not yet listed gets
+            # its own label once the listing is refreshed.
+            if metrics.OTHER_DEVICE not in (target.device, target.policy):
+                self._targets_by_path[key] = target
+        return target
 
     def disk_ops(self, timings, target, statsd_samples=None):
         """Observe ``[(op, seconds)]`` of one DiskTarget."""

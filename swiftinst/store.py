@@ -57,6 +57,13 @@ LOCK = 'archive.lock'
 _LITTLE = array('Q', [1]).tobytes()[0] == 1
 
 
+# This process's pid, refreshed in every forked child: os.getpid() is a
+# system call, and adopt_current_process runs on every request.
+_process = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _process.__setitem__(
+    0, os.getpid()))
+
+
 def process_start_time(pid):
     """Kernel start time of ``pid`` in clock ticks, or None if it is gone.
 
@@ -271,10 +278,9 @@ class MetricStore(object):
         so the caller can start its flusher; anything inherited through
         fork() belongs to the parent's own snapshot and is dropped.
         """
-        pid = os.getpid()
-        if pid == self.pid:
+        if _process[0] == self.pid:
             return False
-        self.pid = pid
+        pid = self.pid = _process[0] = os.getpid()
         self.wid = worker_id(pid)
         self.series = {}
         return True
