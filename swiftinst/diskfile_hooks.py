@@ -4,14 +4,15 @@ Two kinds of code run a PUT's disk work:
 
 * the greenthread, on the eventlet hub: ``DiskFileWriter.open()`` (temp
   file, makedirs, fallocate), ``write()`` and ``DiskFile.open()`` (listdir
-  plus getxattr).  These are timed directly and recorded at once.
+  plus getxattr).  These are timed directly; the timings go to the
+  request, which records them in one batch when it ends.
 * a native tpool thread: ``_finalize_put`` (write_metadata, fsync, rename
   or linkat, fsync_dir), ``_finalize_durable`` for EC, and the periodic
   ``fdatasync``.  A native thread must never touch a metric, statsd or
   anything that may take a green lock: that hangs the worker.  So the
-  module-level helpers append ``(op, seconds)`` to a plain list keyed by the
-  native thread, and the ``tpool`` shim below hands that list back to the
-  greenthread after ``tpool.execute`` returns, where it is recorded.
+  module-level helpers append ``(op, seconds)`` to a plain list found
+  through a native thread-local, and the ``tpool`` shim below hands that
+  list to the greenthread after ``tpool.execute`` returns.
 
 Hooks replace attributes of ``swift.obj.diskfile`` and its classes;
 ``uninstall()`` puts the originals back.  A hook point missing in some Swift
@@ -53,7 +54,9 @@ def _note(timings, owner, current=None):
     recorder = _recorder
     if recorder is not None and owner is not None:
         try:
-            recorder.disk_ops(timings, recorder.target_of(owner))
+            target = recorder.target_of(owner)
+            if target is not None:
+                recorder.disk_ops(timings, target)
         except Exception:
             recorder.error('diskfile')
 
