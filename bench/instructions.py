@@ -1,0 +1,107 @@
+"""Instructions per PUT, counted by valgrind: a figure that does not swing.
+
+The A/B runs of bench/e2e.py move by a few per cent from run to run on a
+shared host.  Counting user-space instructions with callgrind, with a
+fixed hash seed, repeats to within 0.2 %, so it can tell which part of
+the filter costs what.  Each variant runs N and 4N PUTs through Swift's
+ObjectController in-process (swob requests, eventlet monkey-patched) and
+the difference divided by 3N is the steady per-PUT count.
+
+Variants: bare (no filter), inst (everything), request (the filter with
+the diskfile hooks removed), hooks (hooks only, no filter), no-hub-wrappers
+and no-helpers (everything but one group of hooks).
+
+    python -m bench.instructions [variant ...]     # needs Debian's valgrind
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from swiftinst import diskfile_hooks
+
+N = 100
+VARIANTS = ('bare', 'inst', 'request', 'hooks', 'no-hub-wrappers',
+            'no-helpers')
+
+
+def _app(variant, root):
+    """The WSGI app under test, set up for ``variant``."""
+    from swift.common import utils
+    from swift.obj.server import ObjectController
+    from swiftinst.middleware import filter_factory
+    from swiftinst.testbed import SWIFT_CONF
+    os.makedirs(os.path.join(root, 'node', 'sda'))
+    os.makedirs(os.path.join(root, 'etc'))
+    with open(os.path.join(root, 'etc', 'swift.conf'), 'w') as f:
+        f.write(SWIFT_CONF)
+    utils.set_swift_dir(os.path.join(root, 'etc'))
+    conf = {'devices': os.path.join(root, 'node'), 'mount_check': 'false',
+            'swift_dir': os.path.join(root, 'etc'),
+            'log_name': 'object-server', 'log_address': '/nonexistent'}
+    bare = ObjectController(conf)
+    if variant == 'no-hub-wrappers':
+        diskfile_hooks._METHODS = ()
+    if variant == 'no-helpers':
+        diskfile_hooks._HELPERS = ()
+    filtered = filter_factory(conf, metrics_dir=os.path.join(root, 'm'),
+                              flush_interval='3600')(bare)
+    if variant in ('bare', 'request'):
+        diskfile_hooks.uninstall()
+    return bare if variant in ('bare', 'hooks') else filtered
+
+
+def run_puts(variant, count):
+    import eventlet
+    eventlet.monkey_patch(all=False, socket=True, select=True, thread=True)
+    from swift.common import swob, utils
+    root = tempfile.mkdtemp(dir='/dev/shm' if os.path.isdir('/dev/shm')
+                            else None)
+    try:
+        app = _app(variant, root)
+        body = b'x' * 4096
+        for i in range(count):
+            req = swob.Request.blank(
+                '/sda/0/a/c/o%d' % i, method='PUT', body=body, headers={
+                    'X-Timestamp': utils.Timestamp.now().internal,
+                    'Content-Type': 'application/octet-stream'})
+            assert req.get_response(app).status_int == 201
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def count_instructions(variant, count):
+    out = tempfile.mktemp(prefix='callgrind-')
+    env = dict(os.environ, PYTHONHASHSEED='0')
+    proc = subprocess.run(
+        ['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out,
+         sys.executable, '-m', 'bench.instructions', '--run', variant,
+         str(count)], capture_output=True, text=True, env=env, check=True)
+    os.unlink(out)
+    return int(re.search(r'Collected : (\d+)', proc.stderr).group(1))
+
+
+def per_put(variant):
+    return (count_instructions(variant, 4 * N) -
+            count_instructions(variant, N)) / (3 * N)
+
+
+def main(variants):
+    base = per_put('bare')
+    print('%-16s %12s %10s' % ('variant', 'instr/PUT', 'added'))
+    print('%-16s %12.0f %10s' % ('bare', base, '-'))
+    for variant in variants:
+        if variant != 'bare':
+            n = per_put(variant)
+            print('%-16s %12.0f %+9.1f%%' % (variant, n,
+                                             100.0 * (n - base) / base))
+
+
+if __name__ == '__main__':
+    if sys.argv[1:2] == ['--run']:
+        run_puts(sys.argv[2], int(sys.argv[3]))
+    else:
+        main(sys.argv[1:] or VARIANTS)
