@@ -59,7 +59,8 @@ def swiftinst_added():
         timed = TimedInput(raw, ctx)
         bare = per_call(raw.read)
         instrumented = per_call(timed.read)
-        ctx.finish('201 Created')
+        ctx.status = '201 Created'
+        ctx.finish()
         return bare, instrumented
     finally:
         shutil.rmtree(directory, ignore_errors=True)

@@ -80,9 +80,5 @@ class FakeWorkers(object):
             proc.join()
 
 
-def series_count():
-    return sum(1 for _ in label_sets())
-
-
 def snapshot_names(directory):
     return [n for n in os.listdir(directory) if n.startswith('snap-')]

@@ -78,10 +78,6 @@ class LabelPolicy(object):
     def method(name):
         return name if name in metrics.METHODS else metrics.OTHER_METHOD
 
-    def devices(self):
-        self._refresh()
-        return self._devices
-
 
 def split_device_partition(path):
     """'/sda/123/a/c/o' -> ('sda', '123'); missing parts are ''."""
@@ -139,11 +135,12 @@ class RequestContext(object):
         if seconds >= recorder.slow_read_threshold > 0:
             recorder.slow_read(self, seconds, offset, nbytes)
 
-    def finish(self, status):
-        """Called exactly once, when Swift is done with the request."""
+    def finish(self):
+        """Called when Swift is done with the request; counts it once, with
+        the status Swift started its response with."""
         if self.finished:
             return
         self.finished = True
         if _active.get(self.greenlet) is self:
             del _active[self.greenlet]
-        self.recorder.finish_request(self, status, _monotonic() - self.started)
+        self.recorder.finish_request(self, _monotonic() - self.started)

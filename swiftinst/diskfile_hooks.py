@@ -40,6 +40,8 @@ _native_local = patcher.original('_thread')._local()
 _writing = {}
 # (owner, attribute name) -> original value, for uninstall().
 _originals = {}
+# The hub thread's ident: helpers called there outside tpool are timed too.
+_hub_ident = None
 
 
 def _note(timings, owner, current=None):
@@ -175,8 +177,6 @@ def _timed_write(method):
     return timed
 
 
-_hub_ident = None
-
 # swift.obj.diskfile's module-level helpers and the op each one is.
 _HELPERS = (
     ('write_metadata', 'xattr_write'),
@@ -279,7 +279,3 @@ def uninstall():
         setattr(owner, name, original)
     _originals.clear()
     _writing.clear()
-
-
-def installed():
-    return bool(_originals)

@@ -148,7 +148,7 @@ class InstrumentMiddleware(object):
 
     def finish(self, ctx):
         try:
-            ctx.finish(ctx.status)
+            ctx.finish()
         except Exception:
             self.recorder.error('request')
 

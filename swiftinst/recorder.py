@@ -8,7 +8,6 @@ component, and the caller carries on.
 """
 
 import os
-from bisect import bisect_left
 
 from swiftinst import metrics
 
@@ -90,23 +89,17 @@ class Recorder(object):
                 self.labels.policy(str(key[1])))
             # Only known devices are remembered: one not yet listed gets
             # its own label once the listing is refreshed.
-            if metrics.OTHER_DEVICE not in (target.device, target.policy):
+            if target.device != metrics.OTHER_DEVICE and \
+                    target.policy != metrics.OTHER_POLICY:
                 self._targets_by_path[key] = target
         return target
 
     def disk_ops(self, timings, target, statsd_samples=None):
         """Observe ``[(op, seconds)]`` of one DiskTarget."""
-        store = self.store
-        series = store.series
-        bounds = store.bounds
+        observe = self.store.observe
         keys = target.keys
         for op, seconds in timings:
-            values = series.get(keys[op])
-            if values is None:
-                store.observe(keys[op], seconds)
-                continue
-            values[bisect_left(bounds, seconds)] += 1
-            values[-1] += seconds
+            observe(keys[op], seconds)
         if statsd_samples is not None:
             names = target.statsd_names
             statsd_samples.extend(
@@ -126,19 +119,15 @@ class Recorder(object):
             else 'chunked', ctx.txn_id or '-', ctx.device,
             ctx.partition or '-', ctx.client)
 
-    def finish_request(self, ctx, status, seconds):
-        if ctx.disk_batches:
-            targets = {}      # id(owner) -> DiskTarget, for this request
-            for owner, timings in ctx.disk_batches:
-                target = targets.get(id(owner))
-                if target is None:
-                    target = targets[id(owner)] = (
-                        owner is not None and self.target_of(owner)) or \
-                        self.disk_target(ctx.device, ctx.policy)
-                self.disk_ops(timings, target, ctx.statsd_samples)
+    def finish_request(self, ctx, seconds):
+        for owner, timings in ctx.disk_batches:
+            target = (owner is not None and self.target_of(owner)) or \
+                self.disk_target(ctx.device, ctx.policy)
+            self.disk_ops(timings, target, ctx.statsd_samples)
         labels = (ctx.method, ctx.device, ctx.policy)
         self.store.observe(
-            (metrics.REQUEST.name, labels + (metrics.status_class(status),)),
+            (metrics.REQUEST.name,
+             labels + (metrics.status_class(ctx.status),)),
             seconds)
         if ctx.bytes_read:
             self.store.inc((metrics.INPUT_BYTES.name, labels),

@@ -67,8 +67,3 @@ class StatsdExporter(object):
                     self.config.host, self.config.port, err))
         except Exception:
             recorder.error('statsd')
-
-    def close(self):
-        if self._client is not None:
-            self._client.close()
-            self._client = None

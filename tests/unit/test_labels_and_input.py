@@ -92,7 +92,8 @@ def ctx(tmp_path):
     c = RequestContext(recorder, 'PUT', 'sda', '0', 'tx1', '1.2.3.4:5', '9',
                        20)
     yield c
-    c.finish('201 Created')
+    c.status = '201 Created'
+    c.finish()
 
 
 def test_timed_input_counts_reads_and_bytes(ctx):
@@ -129,5 +130,6 @@ def test_failure_in_observation_is_counted_not_raised(ctx, monkeypatch):
 
 def test_context_registry_follows_the_greenthread(ctx):
     assert context.current() is ctx
-    ctx.finish('200 OK')
+    ctx.status = '200 OK'
+    ctx.finish()
     assert context.current() is None
