@@ -9,6 +9,7 @@ number of series is fixed by the node, never by its clients.
 
 import os
 import time
+from bisect import bisect_left
 
 import greenlet
 
@@ -29,6 +30,16 @@ active_get = _active.get
 def current():
     """The RequestContext of the running greenthread, or None."""
     return _active.get(greenlet.getcurrent())
+
+
+def register(ctx, green):
+    _active[green] = ctx
+    return ctx
+
+
+def unregister(ctx, green):
+    if _active.get(green) is ctx:
+        del _active[green]
 
 
 class LabelPolicy(object):
@@ -89,29 +100,28 @@ def split_device_partition(path):
 class RequestContext(object):
     """What the filter knows about one request while Swift serves it.
 
-    Label keys are built once here, so the per-read hot path only adds
-    numbers.  Statsd samples are buffered and sent as one packet by
-    finish().
+    The hot path only adds numbers: the read histogram's live values are
+    looked up once, here.  Everything only a log line needs (txn id,
+    client, Content-Length) is read from the WSGI environment when such a
+    line is written, not on every request.  Statsd samples are buffered
+    and sent as one packet by finish().
     """
 
-    __slots__ = ('recorder', 'method', 'device', 'policy', 'txn_id',
-                 'client', 'partition', 'content_length', 'started',
-                 'bytes_read', 'read_key', 'read_statsd', 'statsd_samples',
-                 'finished', 'greenlet', 'status', 'disk_batches')
+    __slots__ = ('recorder', 'env', 'method', 'device', 'policy',
+                 'partition', 'started', 'bytes_read', 'read_values',
+                 'read_statsd', 'statsd_samples', 'finished', 'greenlet',
+                 'status', 'disk_ops', 'writing', 'write_excluded')
 
-    def __init__(self, recorder, method, device, policy, txn_id, client,
-                 partition, content_length):
+    def __init__(self, recorder, env, method, device, policy, partition):
         self.recorder = recorder
+        self.env = env
         self.method = method
         self.device = device
         self.policy = policy
-        self.txn_id = txn_id
-        self.client = client
         self.partition = partition
-        self.content_length = content_length
         self.started = _monotonic()
         self.bytes_read = 0
-        self.read_key = (metrics.INPUT_READ.name, (method, device, policy))
+        self.read_values = recorder.read_histograms[(method, device, policy)]
         if recorder.statsd:
             self.read_statsd = '%s.%s.input_read' % (method, device)
             self.statsd_samples = []
@@ -119,17 +129,40 @@ class RequestContext(object):
             self.read_statsd = self.statsd_samples = None
         self.finished = False
         self.status = None
-        # [(writer or diskfile or None, [(op, seconds)])], recorded at the end
-        self.disk_batches = []
+        # [(op, seconds, diskfile or None)], recorded when it ends; see
+        # diskfile_hooks
+        self.disk_ops = []
+        self.writing = None       # the DiskFileWriter inside write()
+        self.write_excluded = 0.0
         self.greenlet = greenlet.getcurrent()
-        _active[self.greenlet] = self
+        register(self, self.greenlet)
+
+    # -- read from the environment only when a log line needs them -------
+    @property
+    def txn_id(self):
+        return self.env.get('HTTP_X_TRANS_ID')
+
+    @property
+    def client(self):
+        return '%s:%s' % (self.env.get('REMOTE_ADDR', '-'),
+                          self.env.get('REMOTE_PORT', '-'))
+
+    @property
+    def content_length(self):
+        try:
+            return int(self.env['CONTENT_LENGTH'])
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def on_read(self, seconds, nbytes):
         """One read of the request body; called by TimedInput."""
         offset = self.bytes_read
         self.bytes_read = offset + nbytes
         recorder = self.recorder
-        recorder.store.observe(self.read_key, seconds)
+        # MetricStore.observe on a histogram looked up in __init__
+        values = self.read_values
+        values[bisect_left(recorder.bounds, seconds)] += 1
+        values[-1] += seconds
         if self.statsd_samples is not None:
             self.statsd_samples.append((self.read_statsd, seconds))
         if seconds >= recorder.slow_read_threshold > 0:
@@ -137,10 +170,12 @@ class RequestContext(object):
 
     def finish(self):
         """Called when Swift is done with the request; counts it once, with
-        the status Swift started its response with."""
+        the status Swift started its response with.  Never raises."""
         if self.finished:
             return
         self.finished = True
-        if _active.get(self.greenlet) is self:
-            del _active[self.greenlet]
-        self.recorder.finish_request(self, _monotonic() - self.started)
+        try:
+            unregister(self, self.greenlet)
+            self.recorder.finish_request(self, _monotonic() - self.started)
+        except Exception:
+            self.recorder.error('request')

@@ -4,15 +4,18 @@ Two kinds of code run a PUT's disk work:
 
 * the greenthread, on the eventlet hub: ``DiskFileWriter.open()`` (temp
   file, makedirs, fallocate), ``write()`` and ``DiskFile.open()`` (listdir
-  plus getxattr).  These are timed directly; the timings go to the
-  request, which records them in one batch when it ends.
+  plus getxattr).  These are timed directly.
 * a native tpool thread: ``_finalize_put`` (write_metadata, fsync, rename
   or linkat, fsync_dir), ``_finalize_durable`` for EC, and the periodic
   ``fdatasync``.  A native thread must never touch a metric, statsd or
   anything that may take a green lock: that hangs the worker.  So the
-  module-level helpers append ``(op, seconds)`` to a plain list found
-  through a native thread-local, and the ``tpool`` shim below hands that
-  list to the greenthread after ``tpool.execute`` returns.
+  module-level helpers only append to a plain list, found through a
+  native thread-local.
+
+Either way a timing is one ``(op, seconds, diskfile)`` appended to the
+running request's ``disk_ops`` list (from a tpool thread while the
+greenthread waits for it); the request records the list on the hub when
+it ends.  Work done outside any request is recorded as soon as it is done.
 
 Hooks replace attributes of ``swift.obj.diskfile`` and its classes;
 ``uninstall()`` puts the originals back.  A hook point missing in some Swift
@@ -28,37 +31,27 @@ from eventlet import patcher
 from swiftinst import context
 
 _monotonic = time.monotonic
+_getcurrent = greenlet.getcurrent
 _native_ident = patcher.original('_thread').get_ident
+_active_get = context.active_get
 
 # The installed recorder; None disables recording but keeps the hooks.
 _recorder = None
 # .scope: the _NativeScope a tpool thread is filling.  A real (not green)
 # thread-local: the threads are native.
 _native_local = patcher.original('_thread')._local()
-# greenlet -> [writer, seconds spent in tpool] while DiskFileWriter.write
-# runs, so that write time excludes its periodic fdatasync.
-_writing = {}
 # (owner, attribute name) -> original value, for uninstall().
 _originals = {}
 # The hub thread's ident: helpers called there outside tpool are timed too.
 _hub_ident = None
 
 
-def _note(timings, owner, current=None):
-    """Hand ``[(op, seconds)]`` done on behalf of ``owner`` (a writer or
-    diskfile, or None for "the request's device") to the running request,
-    which records all of them in one batch when it ends; outside any
-    request, record them now."""
-    ctx = context.active_get(current or greenlet.getcurrent())
-    if ctx is not None:
-        ctx.disk_batches.append((owner, timings))
-        return
+def _record_detached(ops):
+    """Record ``[(op, seconds, diskfile)]`` done outside any request."""
     recorder = _recorder
-    if recorder is not None and owner is not None:
+    if recorder is not None:
         try:
-            target = recorder.target_of(owner)
-            if target is not None:
-                recorder.disk_ops(timings, target)
+            recorder.disk_ops(ops)
         except Exception:
             recorder.error('diskfile')
 
@@ -70,44 +63,55 @@ def _timed_helper(op, func):
 
     Helpers nest (``renamer`` and ``link_fd_to_path`` call ``fsync_dir``):
     an outer op is charged only its own time, so the ops of one PUT add up
-    to the time spent, never more.
+    to the time spent, never more.  ``scope.nested`` is the time already
+    charged to helpers inside the one running.
     """
 
     @functools.wraps(func)
     def timed(*args, **kwargs):
         scope = getattr(_native_local, 'scope', None)
-        if scope is not None:
-            scope.nested.append(0.0)
+        if scope is None:
+            return _timed_outside_tpool(op, func, args, kwargs)
+        outer_nested = scope.nested
+        scope.nested = 0.0
         started = _monotonic()
         try:
             return func(*args, **kwargs)
         finally:
             seconds = _monotonic() - started
-            if scope is not None:
-                own = seconds - scope.nested.pop()
-                scope.timings.append((op, own))
-                if scope.nested:
-                    scope.nested[-1] += seconds
-            elif _recorder is not None and _native_ident() == _hub_ident:
-                _note(((op, seconds),), None)
+            scope.ops.append((op, seconds - scope.nested, scope.diskfile))
+            scope.nested = outer_nested + seconds
     return timed
 
 
+def _timed_outside_tpool(op, func, args, kwargs):
+    """A helper called without tpool: timed if on the hub, else untouched
+    (some other native thread of ours or Swift's)."""
+    if _recorder is None or _native_ident() != _hub_ident:
+        return func(*args, **kwargs)
+    started = _monotonic()
+    try:
+        return func(*args, **kwargs)
+    finally:
+        _add_hub_op(op, _monotonic() - started, None)
+
+
 class _NativeScope(object):
-    """What one tpool call collects: plain lists, no locks."""
+    """Where one tpool call's helpers put their timings."""
 
-    __slots__ = ('timings', 'nested')
+    __slots__ = ('ops', 'diskfile', 'nested')
 
-    def __init__(self):
-        self.timings = []
-        self.nested = []
+    def __init__(self, ops, diskfile):
+        self.ops = ops
+        self.diskfile = diskfile
+        self.nested = 0.0
 
 
 class TimedTpool(object):
     """Stands in for ``tpool`` inside swift.obj.diskfile.
 
-    Measures the queueing delay (``tpool_wait``) and carries the buffered
-    timings from the native thread back to the greenthread.
+    Measures the queueing delay (``tpool_wait``) and lets the helpers
+    called in the native thread append to the request's ``disk_ops``.
     """
 
     def __init__(self, real):
@@ -119,11 +123,19 @@ class TimedTpool(object):
     def execute(self, func, *args, **kwargs):
         if _recorder is None:
             return self._real.execute(func, *args, **kwargs)
-        scope = _NativeScope()
+        ctx = _active_get(_getcurrent())
+        # The writer of a periodic fdatasync inside write(), or of its
+        # _finalize_put, has a diskfile; a manager's work has none, and is
+        # charged to the request's device.
+        writer = (ctx is not None and ctx.writing) or \
+            getattr(func, '__self__', None)
+        scope = _NativeScope([] if ctx is None else ctx.disk_ops,
+                             getattr(writer, '_diskfile', None))
         called = _monotonic()
 
         def in_native_thread():
-            scope.timings.append(('tpool_wait', _monotonic() - called))
+            scope.ops.append(('tpool_wait', _monotonic() - called,
+                              scope.diskfile))
             _native_local.scope = scope
             try:
                 return func(*args, **kwargs)
@@ -133,22 +145,26 @@ class TimedTpool(object):
         try:
             return self._real.execute(in_native_thread)
         finally:
-            current = greenlet.getcurrent()
-            writing = _writing.get(current)
-            if writing is not None:
+            if ctx is None:
+                _record_detached(scope.ops)
+            elif ctx.writing:
                 # a periodic fdatasync inside DiskFileWriter.write()
-                writing[1] += _monotonic() - called
-                owner = writing[0]
-            else:
-                owner = getattr(func, '__self__', None)
-                if not hasattr(owner, '_diskfile'):
-                    owner = None      # a manager: the request's device
-            _note(scope.timings, owner, current)
+                ctx.write_excluded += _monotonic() - called
 
 
 # -- methods that run on the hub -----------------------------------------
 
-def _timed_method(op, method):
+def _add_hub_op(op, seconds, diskfile):
+    ctx = _active_get(_getcurrent())
+    if ctx is not None:
+        ctx.disk_ops.append((op, seconds, diskfile))
+    elif diskfile is not None:
+        _record_detached(((op, seconds, diskfile),))
+
+
+def _timed_method(op, method, of_writer):
+    """Time ``method`` of a DiskFile, or of a DiskFileWriter (``of_writer``)
+    whose ops are then charged to its ``_diskfile``."""
     @functools.wraps(method)
     def timed(self, *args, **kwargs):
         started = _monotonic()
@@ -156,25 +172,48 @@ def _timed_method(op, method):
             return method(self, *args, **kwargs)
         finally:
             if _recorder is not None:
-                _note(((op, _monotonic() - started),), self)
+                _add_hub_op(op, _monotonic() - started,
+                            getattr(self, '_diskfile', None) if of_writer
+                            else self)
     return timed
 
 
 def _timed_write(method):
+    """DiskFileWriter.write, less the fdatasync it may do through tpool."""
     @functools.wraps(method)
     def timed(self, *args, **kwargs):
         if _recorder is None:
             return method(self, *args, **kwargs)
-        current = greenlet.getcurrent()
-        scope = _writing[current] = [self, 0.0]
+        current = _getcurrent()
+        ctx = _active_get(current)
+        detached = ctx is None
+        if detached:
+            ctx = context.register(_Detached(), current)
+        ctx.writing = self
         started = _monotonic()
         try:
             return method(self, *args, **kwargs)
         finally:
-            _writing.pop(current, None)
-            _note((('write', _monotonic() - started - scope[1]),), self,
-                  current)
+            ctx.disk_ops.append(
+                ('write', _monotonic() - started - ctx.write_excluded,
+                 getattr(self, '_diskfile', None)))
+            ctx.writing = None
+            ctx.write_excluded = 0.0
+            if detached:
+                context.unregister(ctx, current)
+                _record_detached(ctx.disk_ops)
     return timed
+
+
+class _Detached(object):
+    """The part of a RequestContext a write outside any request needs."""
+
+    __slots__ = ('disk_ops', 'writing', 'write_excluded')
+
+    def __init__(self):
+        self.disk_ops = []
+        self.writing = None
+        self.write_excluded = 0.0
 
 
 # swift.obj.diskfile's module-level helpers and the op each one is.
@@ -190,9 +229,11 @@ _HELPERS = (
 # fsync_dir.
 _FSYNCING_DIRS = ('renamer', 'link_fd_to_path')
 _METHODS = (
-    ('BaseDiskFileWriter', 'open', lambda m: _timed_method('open', m)),
+    ('BaseDiskFileWriter', 'open',
+     lambda m: _timed_method('open', m, of_writer=True)),
     ('BaseDiskFileWriter', 'write', _timed_write),
-    ('BaseDiskFile', 'open', lambda m: _timed_method('metadata_read', m)),
+    ('BaseDiskFile', 'open',
+     lambda m: _timed_method('metadata_read', m, of_writer=False)),
 )
 
 
@@ -278,4 +319,3 @@ def uninstall():
     for (owner, name), original in _originals.items():
         setattr(owner, name, original)
     _originals.clear()
-    _writing.clear()

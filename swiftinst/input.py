@@ -27,9 +27,13 @@ class TimedInput(object):
             self._ctx.recorder.error('input')
 
     def read(self, *args, **kwargs):
+        # The hot one: _observe written out, one call fewer per chunk.
         started = _monotonic()
         data = self._wrapped.read(*args, **kwargs)
-        self._observe(started, len(data))
+        try:
+            self._ctx.on_read(_monotonic() - started, len(data))
+        except Exception:
+            self._ctx.recorder.error('input')
         return data
 
     def readline(self, *args, **kwargs):

@@ -43,11 +43,10 @@ COMPACT_EVERY_FLUSHES = 60
 class _FinishOnClose(object):
     """Swift's app_iter, iterated as is; close() also ends the context."""
 
-    __slots__ = ('app_iter', 'middleware', 'ctx')
+    __slots__ = ('app_iter', 'ctx')
 
-    def __init__(self, app_iter, middleware, ctx):
+    def __init__(self, app_iter, ctx):
         self.app_iter = app_iter
-        self.middleware = middleware
         self.ctx = ctx
 
     def __iter__(self):
@@ -59,20 +58,13 @@ class _FinishOnClose(object):
             if close is not None:
                 close()
         finally:
-            self.middleware.finish(self.ctx)
+            self.ctx.finish()
 
 
 def _has_body(env):
     if env.get('CONTENT_LENGTH') not in (None, '', '0'):
         return True
     return 'chunked' in env.get('HTTP_TRANSFER_ENCODING', '').lower()
-
-
-def _content_length(env):
-    try:
-        return int(env['CONTENT_LENGTH'])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 class InstrumentMiddleware(object):
@@ -111,14 +103,14 @@ class InstrumentMiddleware(object):
             app_iter = self.app(env, capture_status)
         except BaseException:
             ctx.status = ctx.status or '500'
-            self.finish(ctx)
+            ctx.finish()
             raise
         if hasattr(app_iter, '__len__'):
             # A complete body (a list): the server sizes it with len(), so
             # hand it back untouched; the request is done as of now.
-            self.finish(ctx)
+            ctx.finish()
             return app_iter
-        return _FinishOnClose(app_iter, self, ctx)
+        return _FinishOnClose(app_iter, ctx)
 
     def begin(self, env):
         """A RequestContext for ``env``, or None if instrumentation failed
@@ -131,12 +123,10 @@ class InstrumentMiddleware(object):
                 env.get('PATH_INFO', ''))
             labels = self.labels
             ctx = RequestContext(
-                self.recorder, labels.method(method), labels.device(device),
+                self.recorder, env, labels.method(method),
+                labels.device(device),
                 labels.policy(env.get('HTTP_X_BACKEND_STORAGE_POLICY_INDEX')),
-                env.get('HTTP_X_TRANS_ID'),
-                '%s:%s' % (env.get('REMOTE_ADDR', '-'),
-                           env.get('REMOTE_PORT', '-')),
-                partition, _content_length(env))
+                partition)
             if method not in ('GET', 'HEAD') and (
                     method in BODY_METHODS or _has_body(env)) \
                     and 'wsgi.input' in env:
@@ -145,12 +135,6 @@ class InstrumentMiddleware(object):
         except Exception:
             self.recorder.error('request')
             return None
-
-    def finish(self, ctx):
-        try:
-            ctx.finish()
-        except Exception:
-            self.recorder.error('request')
 
     # -- worker lifecycle ---------------------------------------------
     def _start_worker(self):

@@ -8,20 +8,22 @@ component, and the caller carries on.
 """
 
 import os
+from bisect import bisect_left
 
 from swiftinst import metrics
+from swiftinst.store import Histograms
 
 
 class DiskTarget(object):
-    """One (device, policy) pair with its metric keys built once."""
+    """One (device, policy) pair: its disk-op histograms and statsd names."""
 
-    __slots__ = ('device', 'policy', 'keys', 'statsd_names')
+    __slots__ = ('device', 'policy', 'histograms', 'statsd_names')
 
-    def __init__(self, device, policy):
+    def __init__(self, store, device, policy):
         self.device = device
         self.policy = policy
-        self.keys = {op: (metrics.DISK_OP.name, (op, device, policy))
-                     for op in metrics.DISK_OPS}
+        self.histograms = Histograms(store, metrics.DISK_OP.name,
+                                     lambda op: (op, device, policy))
         self.statsd_names = {op: 'disk.%s.%s' % (op, device)
                              for op in metrics.DISK_OPS}
 
@@ -30,10 +32,13 @@ class Recorder(object):
 
     def __init__(self, store, statsd, logger, slow_read_threshold, labels):
         self.store = store
+        self.bounds = store.bounds
         self.labels = labels
         self.statsd = statsd
         self.logger = logger
         self.slow_read_threshold = slow_read_threshold
+        # (method, device, policy) -> live input-read histogram
+        self.read_histograms = Histograms(store, metrics.INPUT_READ.name)
         self._logged_components = set()
         self._disk_targets = {}
         self._targets_by_path = {}
@@ -65,18 +70,16 @@ class Recorder(object):
         target = self._disk_targets.get((device, policy))
         if target is None:
             target = self._disk_targets[(device, policy)] = \
-                DiskTarget(device, policy)
+                DiskTarget(self.store, device, policy)
         return target
 
-    def target_of(self, owner):
-        """The DiskTarget of a diskfile or its writer; None when ``owner``
-        is neither.
+    def target_of(self, diskfile):
+        """The DiskTarget of a diskfile; None when it has no device.
 
         Nothing is cached on Swift's objects: an attribute added after
         __init__ turns an instance's inline values into a real dict, and
         every attribute access Swift then makes on it gets slower.
         """
-        diskfile = getattr(owner, '_diskfile', owner)
         device_path = getattr(diskfile, '_device_path', None)
         policy = getattr(diskfile, 'policy', None)
         if device_path is None or policy is None:
@@ -94,16 +97,35 @@ class Recorder(object):
                 self._targets_by_path[key] = target
         return target
 
-    def disk_ops(self, timings, target, statsd_samples=None):
-        """Observe ``[(op, seconds)]`` of one DiskTarget."""
-        observe = self.store.observe
-        keys = target.keys
-        for op, seconds in timings:
-            observe(keys[op], seconds)
-        if statsd_samples is not None:
-            names = target.statsd_names
-            statsd_samples.extend(
-                (names[op], seconds) for op, seconds in timings)
+    def disk_ops(self, ops, ctx=None):
+        """Observe ``[(op, seconds, diskfile or None)]``.
+
+        An op without a diskfile (a manager's work) goes to the request's
+        own device; outside a request (``ctx`` None) it is dropped.
+        """
+        bounds = self.bounds
+        seen = histograms = None
+        for op, seconds, diskfile in ops:
+            if diskfile is not seen or histograms is None:
+                seen = diskfile
+                target = self._target(diskfile, ctx)
+                if target is None:
+                    continue
+                histograms = target.histograms
+            # MetricStore.observe, on histograms looked up once
+            values = histograms[op]
+            values[bisect_left(bounds, seconds)] += 1
+            values[-1] += seconds
+        if ctx is not None and ctx.statsd_samples is not None:
+            ctx.statsd_samples.extend(
+                (self._target(diskfile, ctx).statsd_names[op], seconds)
+                for op, seconds, diskfile in ops)
+
+    def _target(self, diskfile, ctx):
+        target = None if diskfile is None else self.target_of(diskfile)
+        if target is None and ctx is not None:
+            target = self.disk_target(ctx.device, ctx.policy)
+        return target
 
     def slow_read(self, ctx, seconds, offset, nbytes):
         self.store.inc((metrics.SLOW_READS.name,
@@ -111,19 +133,17 @@ class Recorder(object):
         if ctx.statsd_samples is not None:
             ctx.statsd_samples.append(
                 ('%s.%s.slow_reads' % (ctx.method, ctx.device), None))
+        content_length = ctx.content_length
         self.logger.warning(
             'Slow read: %.3fs for %d bytes of the %s body at offset %d of '
             '%s (txn: %s, device: %s, partition: %s, client: %s)',
             seconds, nbytes, ctx.method, offset,
-            ctx.content_length if ctx.content_length is not None
-            else 'chunked', ctx.txn_id or '-', ctx.device,
-            ctx.partition or '-', ctx.client)
+            'chunked' if content_length is None else content_length,
+            ctx.txn_id or '-', ctx.device, ctx.partition or '-', ctx.client)
 
     def finish_request(self, ctx, seconds):
-        for owner, timings in ctx.disk_batches:
-            target = (owner is not None and self.target_of(owner)) or \
-                self.disk_target(ctx.device, ctx.policy)
-            self.disk_ops(timings, target, ctx.statsd_samples)
+        if ctx.disk_ops:
+            self.disk_ops(ctx.disk_ops, ctx)
         labels = (ctx.method, ctx.device, ctx.policy)
         self.store.observe(
             (metrics.REQUEST.name,

@@ -255,11 +255,21 @@ class MetricStore(object):
         self._histogram_width = len(self.bounds) + 1
 
     # -- hot path, on the hub ------------------------------------------
-    def observe(self, key, value):
+    def histogram(self, key):
+        """The live values of histogram ``key``, created empty.
+
+        The list stays this series' values for the life of the process, so
+        a caller may keep it and observe into it directly; that is what the
+        per-read and per-disk-op paths do (see ``Histograms``).
+        """
         values = self.series.get(key)
         if values is None:
             values = self.series[key] = [0] * self._histogram_width
             values.append(0.0)
+        return values
+
+    def observe(self, key, value):
+        values = self.series.get(key) or self.histogram(key)
         values[bisect_left(self.bounds, value)] += 1
         values[-1] += value
 
@@ -275,14 +285,17 @@ class MetricStore(object):
         """Make this process the owner of the in-memory values.
 
         True the first time it is called in a new process (a fresh worker),
-        so the caller can start its flusher; anything inherited through
-        fork() belongs to the parent's own snapshot and is dropped.
+        so the caller can start its flusher.  Values inherited through
+        fork() belong to the parent's own snapshot: they are zeroed in
+        place, so lists handed out by ``histogram`` stay valid.
         """
         if _process[0] == self.pid:
             return False
         pid = self.pid = _process[0] = os.getpid()
         self.wid = worker_id(pid)
-        self.series = {}
+        for values in self.series.values():
+            values[:-1] = [0] * (len(values) - 1)
+            values[-1] = 0.0
         return True
 
     def snapshot(self):
@@ -472,3 +485,23 @@ class MetricStore(object):
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+
+class Histograms(dict):
+    """Live values of one histogram's series, by a caller's own key.
+
+    ``labels_of(key)`` turns the key into the series' label values; the
+    series is created at first use.  A hit is a plain dict lookup: no
+    key tuple is built and hashed per observation.
+    """
+
+    def __init__(self, store, name, labels_of=None):
+        super().__init__()
+        self.store = store
+        self.name = name
+        self.labels_of = labels_of
+
+    def __missing__(self, key):
+        labels = self.labels_of(key) if self.labels_of else key
+        values = self[key] = self.store.histogram((self.name, labels))
+        return values
