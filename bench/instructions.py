@@ -7,7 +7,8 @@ the filter costs what.  Each variant runs N and 4N PUTs through Swift's
 ObjectController in-process (swob requests, eventlet monkey-patched) and
 the difference divided by 3N is the steady per-PUT count.
 
-Variants: bare (no filter), inst (everything), request (the filter with
+Variants: bare (no filter), inst (everything), no-accounting (everything
+but event-loop accounting), request (the filter with
 the diskfile hooks removed), hooks (hooks only, no filter), no-hub-wrappers
 and no-helpers (everything but one group of hooks).
 
@@ -24,8 +25,8 @@ import tempfile
 from swiftinst import diskfile_hooks
 
 N = 100
-VARIANTS = ('bare', 'inst', 'request', 'hooks', 'no-hub-wrappers',
-            'no-helpers')
+VARIANTS = ('bare', 'inst', 'no-accounting', 'request', 'hooks',
+            'no-hub-wrappers', 'no-helpers')
 
 
 def _app(variant, root):
@@ -47,8 +48,9 @@ def _app(variant, root):
         diskfile_hooks._METHODS = ()
     if variant == 'no-helpers':
         diskfile_hooks._HELPERS = ()
-    filtered = filter_factory(conf, metrics_dir=os.path.join(root, 'm'),
-                              flush_interval='3600')(bare)
+    filtered = filter_factory(
+        conf, metrics_dir=os.path.join(root, 'm'), flush_interval='3600',
+        event_loop_accounting=str(variant != 'no-accounting'))(bare)
     if variant in ('bare', 'request'):
         diskfile_hooks.uninstall()
     return bare if variant in ('bare', 'hooks') else filtered

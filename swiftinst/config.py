@@ -11,7 +11,8 @@ import tempfile
 from collections import namedtuple
 
 from swift.common.utils import (
-    config_float_value, config_positive_int_value, list_from_csv)
+    config_float_value, config_positive_int_value, config_true_value,
+    list_from_csv)
 
 from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
 
@@ -30,6 +31,10 @@ InstrumentConfig = namedtuple('InstrumentConfig', [
     'devices',               # the object server's devices directory
     'device_refresh_interval',
     'statsd',                # StatsdConfig or None
+    'event_loop_accounting',  # request phases, hub blocks and lag
+    'hub_block_threshold',   # seconds one greenthread may hold the hub
+    'hub_lag_interval',      # seconds between hub lag probes
+    'slow_request_threshold',  # seconds; 0 disables
 ])
 
 
@@ -47,6 +52,14 @@ def _float(conf, option, default, minimum=0.0):
         return config_float_value(value, minimum=minimum)
     except (TypeError, ValueError) as err:
         raise ConfigError(option, value, err)
+
+
+def _bool(conf, option, default):
+    value = str(conf.get(option, default)).strip().lower()
+    if value not in ('true', '1', 'yes', 'on', 't', 'y',
+                     'false', '0', 'no', 'off', 'f', 'n'):
+        raise ConfigError(option, value, 'must be true or false')
+    return config_true_value(value)
 
 
 def _port(conf, option, default):
@@ -152,4 +165,11 @@ def parse_config(conf):
         devices=conf.get('devices', '/srv/node'),
         device_refresh_interval=_float(conf, 'device_refresh_interval', 60.0),
         statsd=parse_statsd(conf),
+        event_loop_accounting=_bool(conf, 'event_loop_accounting', 'true'),
+        hub_block_threshold=_float(conf, 'hub_block_threshold', 0.05,
+                                   minimum=0.001),
+        hub_lag_interval=_float(conf, 'hub_lag_interval', 0.1,
+                                minimum=0.01),
+        # the proxy's node_timeout
+        slow_request_threshold=_float(conf, 'slow_request_threshold', 10.0),
     )

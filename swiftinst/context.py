@@ -34,7 +34,6 @@ def current():
 
 def register(ctx, green):
     _active[green] = ctx
-    return ctx
 
 
 def unregister(ctx, green):
@@ -110,7 +109,11 @@ class RequestContext(object):
     __slots__ = ('recorder', 'env', 'method', 'device', 'policy',
                  'partition', 'started', 'bytes_read', 'read_values',
                  'read_statsd', 'statsd_samples', 'finished', 'greenlet',
-                 'status', 'disk_ops', 'writing', 'write_excluded')
+                 'status', 'disk_ops', 'writing', 'write_excluded',
+                 # event-loop accounting (see eventloop)
+                 'running', 'client_wait', 'hub_wait', 'tpool_wait',
+                 'switched_at', 'idle_mark', 'tpool_called', 'tpool_done',
+                 'slice_mark')
 
     def __init__(self, recorder, env, method, device, policy, partition):
         self.recorder = recorder
@@ -119,7 +122,11 @@ class RequestContext(object):
         self.device = device
         self.policy = policy
         self.partition = partition
-        self.started = _monotonic()
+        self.started = self.switched_at = _monotonic()
+        self.running = self.client_wait = self.hub_wait = \
+            self.tpool_wait = self.idle_mark = 0.0
+        self.tpool_called = self.tpool_done = None
+        self.slice_mark = 0
         self.bytes_read = 0
         self.read_values = recorder.read_histograms[(method, device, policy)]
         if recorder.statsd:
@@ -154,8 +161,10 @@ class RequestContext(object):
         except (KeyError, TypeError, ValueError):
             return None
 
-    def on_read(self, seconds, nbytes):
-        """One read of the request body; called by TimedInput."""
+    def on_read(self, started, nbytes, hub_before):
+        """One read of the request body, begun at ``started`` when this
+        request's hub_wait was ``hub_before``; called by TimedInput."""
+        seconds = _monotonic() - started
         offset = self.bytes_read
         self.bytes_read = offset + nbytes
         recorder = self.recorder
@@ -166,7 +175,8 @@ class RequestContext(object):
         if self.statsd_samples is not None:
             self.statsd_samples.append((self.read_statsd, seconds))
         if seconds >= recorder.slow_read_threshold > 0:
-            recorder.slow_read(self, seconds, offset, nbytes)
+            recorder.slow_read(self, started, seconds, offset, nbytes,
+                               self.hub_wait - hub_before)
 
     def finish(self):
         """Called when Swift is done with the request; counts it once, with
@@ -176,6 +186,12 @@ class RequestContext(object):
         self.finished = True
         try:
             unregister(self, self.greenlet)
-            self.recorder.finish_request(self, _monotonic() - self.started)
+            now = _monotonic()
+            self.running += now - self.switched_at
+            self.recorder.finish_request(self, now - self.started)
         except Exception:
             self.recorder.error('request')
+
+    def phases(self):
+        return (self.running, self.client_wait, self.hub_wait,
+                self.tpool_wait)

@@ -40,6 +40,9 @@ _recorder = None
 # .scope: the _NativeScope a tpool thread is filling.  A real (not green)
 # thread-local: the threads are native.
 _native_local = patcher.original('_thread')._local()
+# greenlet -> _Detached, while a DiskFileWriter.write outside any request
+# runs: the part of a request context TimedTpool needs.
+_detached = {}
 # (owner, attribute name) -> original value, for uninstall().
 _originals = {}
 # The hub thread's ident: helpers called there outside tpool are timed too.
@@ -123,7 +126,8 @@ class TimedTpool(object):
     def execute(self, func, *args, **kwargs):
         if _recorder is None:
             return self._real.execute(func, *args, **kwargs)
-        ctx = _active_get(_getcurrent())
+        current = _getcurrent()
+        ctx = _active_get(current) or _detached.get(current)
         # The writer of a periodic fdatasync inside write(), or of its
         # _finalize_put, has a diskfile; a manager's work has none, and is
         # charged to the request's device.
@@ -188,7 +192,7 @@ def _timed_write(method):
         ctx = _active_get(current)
         detached = ctx is None
         if detached:
-            ctx = context.register(_Detached(), current)
+            ctx = _detached[current] = _Detached()
         ctx.writing = self
         started = _monotonic()
         try:
@@ -200,7 +204,7 @@ def _timed_write(method):
             ctx.writing = None
             ctx.write_excluded = 0.0
             if detached:
-                context.unregister(ctx, current)
+                del _detached[current]
                 _record_detached(ctx.disk_ops)
     return timed
 

@@ -20,33 +20,35 @@ class TimedInput(object):
         object.__setattr__(self, '_wrapped', wrapped)
         object.__setattr__(self, '_ctx', ctx)
 
-    def _observe(self, started, nbytes):
+    def _timed(self, reader, args, kwargs, size=len):
+        ctx = self._ctx
+        hub_before = ctx.hub_wait
+        started = _monotonic()
+        result = reader(*args, **kwargs)
         try:
-            self._ctx.on_read(_monotonic() - started, nbytes)
+            ctx.on_read(started, size(result), hub_before)
         except Exception:
-            self._ctx.recorder.error('input')
+            ctx.recorder.error('input')
+        return result
 
     def read(self, *args, **kwargs):
-        # The hot one: _observe written out, one call fewer per chunk.
+        # The hot one: _timed written out, one call fewer per chunk.
+        ctx = self._ctx
+        hub_before = ctx.hub_wait
         started = _monotonic()
         data = self._wrapped.read(*args, **kwargs)
         try:
-            self._ctx.on_read(_monotonic() - started, len(data))
+            ctx.on_read(started, len(data), hub_before)
         except Exception:
-            self._ctx.recorder.error('input')
+            ctx.recorder.error('input')
         return data
 
     def readline(self, *args, **kwargs):
-        started = _monotonic()
-        data = self._wrapped.readline(*args, **kwargs)
-        self._observe(started, len(data))
-        return data
+        return self._timed(self._wrapped.readline, args, kwargs)
 
     def readlines(self, *args, **kwargs):
-        started = _monotonic()
-        lines = self._wrapped.readlines(*args, **kwargs)
-        self._observe(started, sum(map(len, lines)))
-        return lines
+        return self._timed(self._wrapped.readlines, args, kwargs,
+                           lambda lines: sum(map(len, lines)))
 
     def __iter__(self):
         return iter(self.read, b'')

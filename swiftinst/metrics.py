@@ -37,8 +37,30 @@ INSTRUMENTATION_ERRORS = MetricDef(
     'Exceptions caught inside swiftinst; the request was served anyway.',
     ('component',))
 
+REQUEST_PHASE = MetricDef(
+    'swift_object_request_phase_seconds', HISTOGRAM,
+    'A request\'s wall time split by what its greenthread was doing: '
+    'running (holding the event loop), client_wait (waiting while the loop '
+    'was idle), hub_wait (ready, or its data there, while other '
+    'greenthreads held the loop), tpool_wait (waiting for a tpool thread).',
+    ('method', 'device', 'policy', 'phase'))
+HUB_BLOCKED = MetricDef(
+    'swift_object_hub_blocked_seconds', HISTOGRAM,
+    'Times one greenthread held the event loop longer than '
+    'hub_block_threshold; every other request of the worker waited.',
+    ('method', 'device', 'where'))
+HUB_LAG = MetricDef(
+    'swift_object_hub_lag_seconds', HISTOGRAM,
+    'How late a timer set every hub_lag_interval fired.',
+    ())
+SUPPRESSED_WARNINGS = MetricDef(
+    'swift_object_suppressed_warnings', COUNTER,
+    'Log lines not written because of rate limiting.',
+    ('kind',))
+
 ALL_METRICS = (INPUT_READ, DISK_OP, REQUEST, INPUT_BYTES, SLOW_READS,
-               INSTRUMENTATION_ERRORS)
+               INSTRUMENTATION_ERRORS, REQUEST_PHASE, HUB_BLOCKED, HUB_LAG,
+               SUPPRESSED_WARNINGS)
 BY_NAME = {m.name: m for m in ALL_METRICS}
 
 # The steps of the object write path that diskfile_hooks times, plus the
@@ -46,6 +68,13 @@ BY_NAME = {m.name: m for m in ALL_METRICS}
 # call that actually made the object visible.
 DISK_OPS = ('open', 'write', 'fdatasync', 'xattr_write', 'fsync', 'rename',
             'linkat', 'dir_fsync', 'tpool_wait', 'metadata_read')
+
+# How a request's wall time is split (REQUEST_PHASE), in that order.
+PHASES = ('running', 'client_wait', 'hub_wait', 'tpool_wait')
+# Where a greenthread held the hub (HUB_BLOCKED): a hooked disk op, elsewhere
+# in a request (Swift's own code), or a greenthread serving no request.
+WHERE_REQUEST = 'request'
+WHERE_OTHER = 'other'
 
 # Methods the object server answers; anything else is labelled OTHER.
 METHODS = ('GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'REPLICATE', 'SSYNC',

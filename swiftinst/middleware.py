@@ -26,6 +26,7 @@ from swiftinst import diskfile_hooks
 from swiftinst.config import parse_config
 from swiftinst.context import LabelPolicy, RequestContext, \
     split_device_partition
+from swiftinst.eventloop import EventLoopAccounting
 from swiftinst.exporters import prometheus
 from swiftinst.exporters.statsd import StatsdExporter
 from swiftinst.input import TimedInput
@@ -79,8 +80,15 @@ class InstrumentMiddleware(object):
                                  self.config.latency_buckets)
         statsd = StatsdExporter(self.config.statsd) \
             if self.config.statsd else None
-        self.recorder = Recorder(self.store, statsd, self.logger,
-                                 self.config.slow_read_threshold, self.labels)
+        config = self.config
+        self.recorder = Recorder(
+            self.store, statsd, self.logger, config.slow_read_threshold,
+            self.labels, phases=config.event_loop_accounting,
+            slow_request_threshold=config.slow_request_threshold)
+        self.event_loop = EventLoopAccounting(
+            self.recorder, config.hub_block_threshold,
+            config.hub_lag_interval) if config.event_loop_accounting \
+            else None
         missing = diskfile_hooks.install(self.recorder)
         if missing:
             self.logger.warning(
@@ -138,9 +146,15 @@ class InstrumentMiddleware(object):
 
     # -- worker lifecycle ---------------------------------------------
     def _start_worker(self):
-        """First request in a new worker: start its flusher."""
+        """First request in a new worker: start its flusher and, if on,
+        its event-loop accounting (both belong to this worker's hub)."""
         eventlet.spawn_n(self._flush_forever)
         atexit.register(self._final_flush, self.store.pid)
+        if self.event_loop is not None:
+            missing = self.event_loop.start()
+            if missing:
+                self.logger.warning(
+                    'swiftinst: this eventlet has no %s', ', '.join(missing))
 
     def _flush_forever(self):
         flushes = 0

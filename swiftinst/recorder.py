@@ -7,10 +7,11 @@ failure inside swiftinst is counted in
 component, and the caller carries on.
 """
 
+import collections
 import os
 from bisect import bisect_left
 
-from swiftinst import metrics
+from swiftinst import eventloop, metrics
 from swiftinst.store import Histograms
 
 
@@ -30,7 +31,8 @@ class DiskTarget(object):
 
 class Recorder(object):
 
-    def __init__(self, store, statsd, logger, slow_read_threshold, labels):
+    def __init__(self, store, statsd, logger, slow_read_threshold, labels,
+                 phases=False, slow_request_threshold=0.0):
         self.store = store
         self.bounds = store.bounds
         self.labels = labels
@@ -39,6 +41,11 @@ class Recorder(object):
         self.slow_read_threshold = slow_read_threshold
         # (method, device, policy) -> live input-read histogram
         self.read_histograms = Histograms(store, metrics.INPUT_READ.name)
+        # whether requests' phases are measured (event-loop accounting)
+        self.phases = phases
+        # (method, device, policy) -> the four phase histograms
+        self.phase_histograms = {}
+        self.slow_request_threshold = slow_request_threshold
         self._logged_components = set()
         self._disk_targets = {}
         self._targets_by_path = {}
@@ -127,30 +134,70 @@ class Recorder(object):
             target = self.disk_target(ctx.device, ctx.policy)
         return target
 
-    def slow_read(self, ctx, seconds, offset, nbytes):
+    def slow_read(self, ctx, started, seconds, offset, nbytes, hub_wait):
         self.store.inc((metrics.SLOW_READS.name,
                         (ctx.method, ctx.device, ctx.policy)))
         if ctx.statsd_samples is not None:
             ctx.statsd_samples.append(
                 ('%s.%s.slow_reads' % (ctx.method, ctx.device), None))
+        split = culprit = ''
+        if self.phases:
+            split = ' (client_wait %.3fs, hub_wait %.3fs)' % (
+                max(seconds - hub_wait, 0.0), hub_wait)
+            block = eventloop.culprit_between(started, started + seconds)
+            if block is not None:
+                culprit = '; the hub was held for %.3fs by %s' % (
+                    block[1], block[2].describe())
         content_length = ctx.content_length
         self.logger.warning(
-            'Slow read: %.3fs for %d bytes of the %s body at offset %d of '
-            '%s (txn: %s, device: %s, partition: %s, client: %s)',
-            seconds, nbytes, ctx.method, offset,
+            'Slow read: %.3fs%s for %d bytes of the %s body at offset %d of '
+            '%s (txn: %s, device: %s, partition: %s, client: %s)%s',
+            seconds, split, nbytes, ctx.method, offset,
             'chunked' if content_length is None else content_length,
+            ctx.txn_id or '-', ctx.device, ctx.partition or '-', ctx.client,
+            culprit)
+
+    def slow_request(self, ctx, seconds):
+        ops = collections.defaultdict(float)
+        for op, op_seconds, _ in ctx.disk_ops:
+            ops[op] += op_seconds
+        self.logger.warning(
+            'Slow request: %s %.3fs, status %s%s; disk: %s (txn: %s, device: '
+            '%s, partition: %s, client: %s)', ctx.method, seconds,
+            (ctx.status or '-').split(' ')[0],
+            ' (%s)' % ', '.join('%s %.3fs' % pair for pair in zip(
+                metrics.PHASES, ctx.phases())) if self.phases else '',
+            ', '.join('%s %.3fs' % (op, ops[op]) for op in metrics.DISK_OPS
+                      if op in ops) or 'none',
             ctx.txn_id or '-', ctx.device, ctx.partition or '-', ctx.client)
+
+    def _phase_histograms(self, labels):
+        histograms = self.phase_histograms[labels] = tuple(
+            self.store.histogram((metrics.REQUEST_PHASE.name,
+                                  labels + (phase,)))
+            for phase in metrics.PHASES)
+        return histograms
 
     def finish_request(self, ctx, seconds):
         if ctx.disk_ops:
             self.disk_ops(ctx.disk_ops, ctx)
         labels = (ctx.method, ctx.device, ctx.policy)
-        self.store.observe(
+        store = self.store
+        store.observe(
             (metrics.REQUEST.name,
              labels + (metrics.status_class(ctx.status),)),
             seconds)
+        if self.phases:
+            bounds = self.bounds
+            for values, phase_seconds in zip(
+                    self.phase_histograms.get(labels) or
+                    self._phase_histograms(labels), ctx.phases()):
+                # MetricStore.observe, on histograms looked up once
+                values[bisect_left(bounds, phase_seconds)] += 1
+                values[-1] += phase_seconds
         if ctx.bytes_read:
-            self.store.inc((metrics.INPUT_BYTES.name, labels),
-                           ctx.bytes_read)
+            store.inc((metrics.INPUT_BYTES.name, labels), ctx.bytes_read)
+        if seconds >= self.slow_request_threshold > 0:
+            self.slow_request(ctx, seconds)
         if ctx.statsd_samples:
             self.statsd.send(ctx.statsd_samples, self)

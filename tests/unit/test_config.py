@@ -59,6 +59,10 @@ def test_slow_read_threshold_zero_disables(base):
     ('log_statsd_port', '70000'),
     ('log_statsd_default_sample_rate', 'often'),
     ('device_refresh_interval', 'x'),
+    ('event_loop_accounting', 'maybe'),
+    ('hub_block_threshold', '0'),
+    ('hub_lag_interval', '-1'),
+    ('slow_request_threshold', 'soon'),
 ])
 def test_bad_values_name_the_option(base, option, value):
     base[option] = value

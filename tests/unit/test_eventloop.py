@@ -1,0 +1,105 @@
+"""The switch trace's bookkeeping, driven by hand with real contexts."""
+
+import greenlet
+import pytest
+
+from swiftinst import context, eventloop, metrics
+from swiftinst.context import RequestContext
+from swiftinst.store import MetricStore
+from tests.unit.helpers import make_recorder
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    recorder = make_recorder(MetricStore(str(tmp_path),
+                                         metrics.DEFAULT_LATENCY_BUCKETS))
+    c = RequestContext(recorder, {'HTTP_X_TRANS_ID': 'tx9'}, 'PUT', 'sda',
+                       '0', '1')
+    yield c
+    context.unregister(c, c.greenlet)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(eventloop, '_monotonic', lambda: now[0])
+    monkeypatch.setattr(eventloop, '_last_switch', 100.0)
+    monkeypatch.setattr(eventloop, '_idle_total', 0.0)
+    monkeypatch.setattr(eventloop, '_block_threshold', 0.05)
+    monkeypatch.setattr(eventloop, '_hub_greenlet', object())
+    yield now
+    del eventloop._pending_blocks[:]
+    eventloop._recent_blocks.clear()
+
+
+def switch(origin, target):
+    eventloop._on_switch('switch', (origin, target))
+
+
+def test_wait_splits_into_client_and_hub_wait(ctx, clock):
+    me, hub = ctx.greenlet, eventloop._hub_greenlet
+    ctx.started = ctx.switched_at = 100.0
+    clock[0] = 100.010
+    switch(me, hub)                       # ran 10 ms, then waits on a socket
+    eventloop._idle_total += 0.300        # the hub sat idle in epoll 300 ms
+    clock[0] = 100.510                    # and others ran 200 ms
+    switch(hub, me)
+    assert ctx.running == pytest.approx(0.010)
+    assert ctx.client_wait == pytest.approx(0.300)
+    assert ctx.hub_wait == pytest.approx(0.200)
+    clock[0] = 100.600
+    switch(me, hub)
+    assert sum(ctx.phases()) == pytest.approx(0.600)
+
+
+def test_tpool_wait_ends_when_the_native_thread_finished(ctx, clock):
+    me, hub = ctx.greenlet, eventloop._hub_greenlet
+    ctx.switched_at = 100.0
+    ctx.tpool_called = 100.0
+    switch(me, hub)
+    ctx.tpool_done = 100.040              # the fsync took 40 ms
+    clock[0] = 100.100                    # resumed 60 ms later
+    switch(hub, me)
+    assert ctx.tpool_wait == pytest.approx(0.040)
+    assert ctx.hub_wait == pytest.approx(0.060)
+    assert ctx.client_wait == 0
+
+
+def test_a_long_slice_is_a_block_with_its_culprit(ctx, clock):
+    me, hub = ctx.greenlet, eventloop._hub_greenlet
+    ctx.disk_ops.append(('open', 0.45, None))       # made during this slice
+    clock[0] = 100.5
+    switch(me, hub)
+    ended, held, culprit = eventloop._pending_blocks[-1]
+    assert (ended, held) == (100.5, 0.5)
+    assert (culprit.method, culprit.device, culprit.where,
+            culprit.txn_id) == ('PUT', 'sda', 'open', 'tx9')
+    assert eventloop.culprit_between(100.0, 101.0)[2] is culprit
+    assert eventloop.culprit_between(100.6, 101.0) is None
+    # the hub's own time (epoll, dispatch) is never a block
+    clock[0] = 101.5
+    switch(hub, me)
+    assert len(eventloop._pending_blocks) == 1
+
+
+def test_a_block_outside_a_request_or_disk_op(ctx, clock):
+    other = greenlet.greenlet(lambda: None)
+    clock[0] = 100.2
+    switch(other, eventloop._hub_greenlet)
+    assert eventloop._pending_blocks[-1][2].where == metrics.WHERE_OTHER
+    ctx.disk_ops.append(('open', 0.01, None))       # too short to explain
+    ctx.slice_mark = 0
+    clock[0] = 100.4
+    switch(ctx.greenlet, eventloop._hub_greenlet)
+    assert eventloop._pending_blocks[-1][2].where == metrics.WHERE_REQUEST
+
+
+def test_the_trace_never_raises_and_chains(clock, monkeypatch):
+    seen = []
+    monkeypatch.setattr(eventloop, '_previous_trace',
+                        lambda event, args: seen.append(event))
+    errors = eventloop._trace_errors[0]
+    eventloop._on_switch('switch', 'not a pair')
+    eventloop._on_switch('throw', (None, None))
+    assert eventloop._trace_errors[0] == errors + 1
+    assert seen == ['switch', 'throw']
