@@ -11,7 +11,7 @@ import time
 import uuid
 
 from swiftinst.analysis import Scrape
-from swiftinst.summary import device_rows, format_table
+from swiftinst.summary import PHASE_COLUMNS, device_rows, format_table
 
 
 def _say(*parts):
@@ -19,8 +19,68 @@ def _say(*parts):
     sys.stdout.flush()
 
 
+def _log_lines(server, *markers):
+    return ['  ' + line.split('>', 1)[-1].rstrip('\x00')
+            for line in server.log.wait_for(
+                lambda l: all(m in l for m in markers), 5)]
+
+
+def run_slow_disk_demo(args):
+    """One worker, one sick disk: who waited for whom."""
+    import threading
+    from swiftinst.testbed import ObjectServer, slow_disk_env
+
+    delay = args.slow_disk_delay
+    options = {'flush_interval': '0.2', 'slow_read_threshold': '0.3'}
+    with ObjectServer(workers=1, filter_options=options,
+                      env=slow_disk_env(open_path='/sdb/',
+                                        open_delay=delay)) as server:
+        _say('Started swift-object-server (workers = 1) with the instrument '
+             'filter on 127.0.0.1:%d' % server.port)
+        _say('Every os.open on sdb blocks for %.2fs, as on a disk whose '
+             'inode cache no longer fits in RAM; sda is healthy.' % delay)
+        _say('Driving PUTs to both devices at once, in one worker ...')
+        body = b'd' * 4096
+
+        def put_many(device, count):
+            for i in range(count):
+                server.put(device, 'demo-%s-%d' % (device, i), body)
+        threads = [threading.Thread(target=put_many, args=('sda', 40)),
+                   threading.Thread(target=put_many, args=('sdb', 3))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        fast_txn, slow_txn = 'tx' + uuid.uuid4().hex, 'tx' + uuid.uuid4().hex
+        _say('One more PUT to sda is halfway through its body when a PUT to '
+             'sdb (txn %s) blocks the hub ...' % slow_txn)
+        server.put_behind_a_block('/sda/0/a/c/demo-fast', fast_txn,
+                                  '/sdb/0/a/c/demo-slow', slow_txn)
+        time.sleep(0.5)     # let the worker flush its snapshot
+
+        scrape = Scrape(server.metrics_text())
+        _say('')
+        _say('Where each device\'s request time went:')
+        _say(format_table(device_rows(scrape), PHASE_COLUMNS))
+        _say('')
+        _say('sda\'s PUTs waited for the event loop (hub_wait) while sdb\'s '
+             'PUTs held it (running, and the hub blocks).')
+        _say('')
+        _say('The hub blocks, as logged by the object server:')
+        for line in _log_lines(server, 'Event loop blocked'):
+            _say(line)
+        _say('')
+        _say('The read of the sda PUT that the last block stalled:')
+        for line in _log_lines(server, 'Slow read', fast_txn):
+            _say(line)
+    return 0
+
+
 def run_demo(args):
     from swiftinst.testbed import ObjectServer
+
+    if args.slow_disk:
+        return run_slow_disk_demo(args)
 
     options = {'flush_interval': '0.2',
                'slow_read_threshold': str(args.slow_read_threshold)}
@@ -52,11 +112,10 @@ def run_demo(args):
         _say('What the metrics show, per device (p50/p99 from the '
              'histogram buckets):')
         _say(format_table(device_rows(scrape)))
-        warnings = server.log.wait_for(lambda line: 'Slow read' in line, 5)
         _say('')
         _say('The slow client, as logged by the object server:')
-        for line in warnings:
-            _say('  ' + line.split('>', 1)[-1].rstrip('\x00'))
+        for line in _log_lines(server, 'Slow read'):
+            _say(line)
         _say('')
         if args.serve:
             _say('Serving until Ctrl-C; scrape it:  curl -s %s' % url)
@@ -86,6 +145,12 @@ def build_parser():
                       help='seconds; the slow client stalls twice this')
     demo.add_argument('--serve', action='store_true',
                       help='keep the server running until Ctrl-C')
+    demo.add_argument('--slow-disk', action='store_true',
+                      help='one worker, a device whose opens block the '
+                           'event loop: show who waited for whom')
+    demo.add_argument('--slow-disk-delay', type=float, default=0.5,
+                      help='seconds each open on the slow device blocks '
+                           '(default 0.5)')
     demo.set_defaults(run=run_demo)
     return parser
 

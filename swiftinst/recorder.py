@@ -15,6 +15,9 @@ from swiftinst import eventloop, metrics
 from swiftinst.store import Histograms
 
 
+_NOTHING = object()
+
+
 class DiskTarget(object):
     """One (device, policy) pair: its disk-op histograms and statsd names."""
 
@@ -111,13 +114,13 @@ class Recorder(object):
         own device; outside a request (``ctx`` None) it is dropped.
         """
         bounds = self.bounds
-        seen = histograms = None
+        seen = _NOTHING
         for op, seconds, diskfile in ops:
-            if diskfile is not seen or histograms is None:
-                seen = diskfile
+            if diskfile is not seen:
                 target = self._target(diskfile, ctx)
                 if target is None:
                     continue
+                seen = diskfile
                 histograms = target.histograms
             # MetricStore.observe, on histograms looked up once
             values = histograms[op]

@@ -14,6 +14,8 @@ READ = metrics.INPUT_READ.name
 DISK = metrics.DISK_OP.name
 REQUEST = metrics.REQUEST.name
 SLOW = metrics.SLOW_READS.name + '_total'
+PHASE = metrics.REQUEST_PHASE.name
+BLOCKED = metrics.HUB_BLOCKED.name
 
 
 def _delta_total(after, before, name, **match):
@@ -61,7 +63,14 @@ def device_rows(after, before=None, seconds=None):
             'xattr_p99': q(0.99, DISK, op='xattr_write'),
             'rename_p99': max_nan(q(0.99, DISK, op='rename'),
                                   q(0.99, DISK, op='linkat')),
+            'hub_blocks': count(BLOCKED + '_count'),
         }
+        # each phase's share of the device's request time
+        phases = {phase: count(PHASE + '_sum', phase=phase)
+                  for phase in metrics.PHASES}
+        total = sum(phases.values())
+        for phase, spent in phases.items():
+            row[phase] = spent / total if total > 0 else math.nan
         if seconds:
             row['put_rate'] = row['puts'] / seconds
             row['get_rate'] = row['gets'] / seconds
@@ -84,6 +93,12 @@ def format_seconds(value):
     return '%.2fs' % value
 
 
+def format_share(value):
+    if value is None or math.isnan(value):
+        return '-'
+    return '%.0f%%' % (value * 100)
+
+
 def format_number(value):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return '-'
@@ -104,6 +119,18 @@ DEMO_COLUMNS = (
     ('fsync_p99', 'fsync p99', format_seconds, True),
     ('xattr_p99', 'xattr p99', format_seconds, True),
     ('rename_p99', 'rename p99', format_seconds, True),
+)
+
+
+# The phase split of each device's request time (event-loop accounting).
+PHASE_COLUMNS = (
+    ('device', 'device', str, False),
+    ('puts', 'PUTs', format_number, False),
+    ('running', 'running', format_share, True),
+    ('client_wait', 'client_wait', format_share, True),
+    ('hub_wait', 'hub_wait', format_share, True),
+    ('tpool_wait', 'tpool_wait', format_share, True),
+    ('hub_blocks', 'hub blocks', format_number, True),
 )
 
 

@@ -81,6 +81,20 @@ class UdpListener(object):
         self.sock.close()
 
 
+def slow_disk_env(fsync_delay=None, open_path=None, open_delay=0.5):
+    """Environment for an ObjectServer whose disk calls block for real:
+    every fsync ``fsync_delay`` seconds, and every open of a path that
+    contains ``open_path`` (say '/sdb/') ``open_delay`` seconds."""
+    env = {'PYTHONPATH': os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), 'slowdisk')}
+    if fsync_delay:
+        env['SWIFTINST_SLOW_FSYNC_DELAY'] = str(fsync_delay)
+    if open_path:
+        env['SWIFTINST_SLOW_OPEN_PATH'] = open_path
+        env['SWIFTINST_SLOW_OPEN_DELAY'] = str(open_delay)
+    return env
+
+
 class ObjectServer(object):
     """One swift-object-server process tree.
 
@@ -252,22 +266,48 @@ class ObjectServer(object):
         return self.request('PUT', '/%s/0/a/c/%s' % (device, name), body,
                             self.object_headers(body, **extra))
 
-    def put_slowly(self, path, size, split, pause, txn):
-        """A PUT whose client stops for ``pause`` seconds after ``split``
-        bytes of the body, over a raw socket.  Returns the status line."""
-        body = b'z' * size
-        head = ('PUT %s HTTP/1.1\r\nHost: x\r\nX-Timestamp: %.5f\r\n'
-                'Content-Type: application/octet-stream\r\n'
-                'Content-Length: %d\r\nX-Trans-Id: %s\r\n\r\n'
-                % (path, time.time(), size, txn)).encode('ascii')
+    def begin_put(self, path, size, txn):
+        """Send a PUT's headers over a raw socket and return it; the caller
+        sends the ``size`` bytes of body when it likes, then reads the
+        status line with ``reply_status``."""
         sock = socket.create_connection(('127.0.0.1', self.port))
+        sock.sendall(('PUT %s HTTP/1.1\r\nHost: x\r\nX-Timestamp: %.5f\r\n'
+                      'Content-Type: application/octet-stream\r\n'
+                      'Content-Length: %d\r\nX-Trans-Id: %s\r\n\r\n'
+                      % (path, time.time(), size, txn)).encode('ascii'))
+        return sock
+
+    @staticmethod
+    def reply_status(sock):
+        """The status line of the reply on ``sock``, which is then closed."""
         try:
-            sock.sendall(head + body[:split])
-            time.sleep(pause)
-            sock.sendall(body[split:])
             return sock.makefile('rb').readline()
         finally:
             sock.close()
+
+    def put_behind_a_block(self, fast_path, fast_txn, slow_path, slow_txn):
+        """Two PUTs timed so that the first is halfway through its body
+        when the second, to a device made slow with slow_disk_env's
+        ``open_path``, blocks the hub; the rest of the first body arrives
+        during the block.  Returns both status lines (fast, slow)."""
+        fast = self.begin_put(fast_path, 8192, fast_txn)
+        fast.sendall(b'f' * 4096)
+        time.sleep(0.3)             # the server now waits on fast's socket
+        slow = self.begin_put(slow_path, 4096, slow_txn)
+        slow.sendall(b's' * 4096)
+        time.sleep(0.1)             # the slow PUT is in its blocking open
+        fast.sendall(b'f' * 4096)
+        slow_status = self.reply_status(slow)
+        return self.reply_status(fast), slow_status
+
+    def put_slowly(self, path, size, split, pause, txn):
+        """A PUT whose client stops for ``pause`` seconds after ``split``
+        bytes of the body.  Returns the status line."""
+        sock = self.begin_put(path, size, txn)
+        sock.sendall(b'z' * split)
+        time.sleep(pause)
+        sock.sendall(b'z' * (size - split))
+        return self.reply_status(sock)
 
     def metrics_text(self, headers=None):
         status, _, body = self.request('GET', '/metrics', headers=headers)

@@ -2,14 +2,13 @@
 requests share one hub, and a disk made slow for real on one device."""
 
 import re
-import socket
 import time
 import uuid
 
 import pytest
 
-from swiftinst.testbed import ObjectServer
-from tests.conftest import fixture_path, scrape, settled_scrape, start_server
+from swiftinst.testbed import ObjectServer, slow_disk_env
+from tests.conftest import scrape, settled_scrape, start_server
 
 PHASE_SUM = 'swift_object_request_phase_seconds_sum'
 BLOCK_DELAY = 0.5
@@ -33,45 +32,20 @@ def slow_disk_server(request, device='sdb', delay=BLOCK_DELAY, **options):
     """workers = 1; every os.open under ``device`` blocks the hub."""
     server = ObjectServer(workers=1, filter_options=dict(
         {'flush_interval': '0.1', 'slow_read_threshold': '0.3'}, **options))
-    server.env.update({
-        'PYTHONPATH': fixture_path('slow_open'),
-        'SWIFTINST_TEST_SLOW_OPEN_PATH': '/%s/' % device,
-        'SWIFTINST_TEST_SLOW_OPEN_DELAY': str(delay)})
+    server.env.update(slow_disk_env(open_path='/%s/' % device,
+                                    open_delay=delay))
     request.addfinalizer(server.close)
     return server.start()
 
 
-def raw_put_head(server, path, size, txn):
-    sock = socket.create_connection(('127.0.0.1', server.port))
-    sock.sendall(('PUT %s HTTP/1.1\r\nHost: x\r\nX-Timestamp: %.5f\r\n'
-                  'Content-Type: application/octet-stream\r\n'
-                  'Content-Length: %d\r\nX-Trans-Id: %s\r\n\r\n'
-                  % (path, time.time(), size, txn)).encode('ascii'))
-    return sock
-
-
-def status_of(sock):
-    try:
-        return sock.makefile('rb').readline()
-    finally:
-        sock.close()
-
-
 def test_a_slow_disk_is_hub_wait_for_others_and_running_for_itself(request):
-    server = slow_disk_server(request)
+    server = slow_disk_server(request, slow_request_threshold='0.45')
     fast_txn, slow_txn = 'tx' + uuid.uuid4().hex, 'tx' + uuid.uuid4().hex
-    # The fast PUT to sda has sent half its body and waits on its socket...
-    fast = raw_put_head(server, '/sda/1/a/c/fast', 8192, fast_txn)
-    fast.sendall(b'f' * 4096)
-    time.sleep(0.3)
-    # ...when a PUT to sdb blocks the hub in os.open for BLOCK_DELAY...
-    slow = raw_put_head(server, '/sdb/1/a/c/slow', 4096, slow_txn)
-    slow.sendall(b's' * 4096)
-    time.sleep(0.1)
-    # ...and the rest of the fast body arrives while the hub is held.
-    fast.sendall(b'f' * 4096)
-    assert status_of(slow).startswith(b'HTTP/1.1 201')
-    assert status_of(fast).startswith(b'HTTP/1.1 201')
+    # The fast PUT to sda is halfway through its body when the PUT to sdb
+    # blocks the hub in os.open for BLOCK_DELAY.
+    statuses = server.put_behind_a_block('/sda/1/a/c/fast', fast_txn,
+                                         '/sdb/1/a/c/slow', slow_txn)
+    assert all(s.startswith(b'HTTP/1.1 201') for s in statuses)
     s = scrape_after(server, 2)
     # The fast PUT waited for the hub, not for its client or its disk.
     assert phase(s, 'hub_wait', device='sda', method='PUT') >= 0.4
@@ -103,6 +77,23 @@ def test_a_slow_disk_is_hub_wait_for_others_and_running_for_itself(request):
     assert hub_wait >= 0.4
     assert 'the hub was held for' in read[0]
     assert 'by txn %s (PUT sdb, in open)' % slow_txn in read[0]
+
+    # Both took longer than slow_request_threshold: one line each, with
+    # the phase split and the disk ops.
+    slow_request = server.log.wait_for(
+        lambda l: 'Slow request' in l and slow_txn in l)
+    assert len(slow_request) == 1
+    running = float(re.search(r'running ([0-9.]+)s', slow_request[0])
+                    .group(1))
+    opened = float(re.search(r'disk: open ([0-9.]+)s', slow_request[0])
+                   .group(1))
+    assert BLOCK_DELAY <= opened <= running
+    assert 'status 201' in slow_request[0]
+    assert 'device: sdb' in slow_request[0]
+    fast_request = server.log.wait_for(
+        lambda l: 'Slow request' in l and fast_txn in l)
+    assert float(re.search(r'hub_wait ([0-9.]+)s', fast_request[0])
+                 .group(1)) >= 0.4
 
 
 def test_a_slow_client_is_client_wait(request):
@@ -148,10 +139,10 @@ def test_blocked_hub_warnings_are_rate_limited(request):
     server = slow_disk_server(request, delay=0.2)
     socks = []
     for i in range(4):
-        sock = raw_put_head(server, '/sdb/4/a/c/rl-%d' % i, 10, 'txrl%d' % i)
+        sock = server.begin_put('/sdb/4/a/c/rl-%d' % i, 10, 'txrl%d' % i)
         sock.sendall(b'r' * 10)
         socks.append(sock)
-    assert all(status_of(sock).startswith(b'HTTP/1.1 201')
+    assert all(server.reply_status(sock).startswith(b'HTTP/1.1 201')
                for sock in socks)
 
     def four(s):

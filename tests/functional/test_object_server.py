@@ -7,9 +7,8 @@ import uuid
 import pytest
 
 from swiftinst.analysis import Scrape
-from swiftinst.testbed import ObjectServer, UdpListener
-from tests.conftest import (fixture_path, scrape, settled_scrape,
-                            start_server)
+from swiftinst.testbed import ObjectServer, UdpListener, slow_disk_env
+from tests.conftest import scrape, settled_scrape, start_server
 
 FSYNC = 'swift_object_disk_op_seconds_count'
 
@@ -89,9 +88,7 @@ def test_client_pausing_mid_body_is_a_slow_read(request):
 
 
 def test_slow_disk_fsync_lands_in_its_bucket(request):
-    server = start_server(request, env={
-        'PYTHONPATH': fixture_path('slow_fsync'),
-        'SWIFTINST_TEST_FSYNC_DELAY': '0.3'})
+    server = start_server(request, env=slow_disk_env(fsync_delay=0.3))
     for i in range(3):
         assert server.put('sda', 'slowdisk-%d' % i, b'd' * 4096)[0] == 201
 

@@ -1,0 +1,37 @@
+"""Make some disk calls of this process slow, for real.
+
+Loaded through PYTHONPATH (``testbed.slow_disk_env``) by an object server
+that the tests, the demo or a benchmark start; it does nothing unless one
+of its variables is set:
+
+* SWIFTINST_SLOW_FSYNC_DELAY: every ``os.fsync`` first blocks that long;
+* SWIFTINST_SLOW_OPEN_PATH and SWIFTINST_SLOW_OPEN_DELAY: every
+  ``os.open`` of a path containing the former blocks the latter.
+
+The blocking ``time.sleep`` is captured before eventlet loads, so a delay
+really holds the calling thread, as a sick disk would: on the hub thread
+every greenthread of the worker stalls, as with an inode-cache miss on a
+full disk.
+"""
+import os
+import time
+
+_blocking_sleep = time.sleep
+_FSYNC_DELAY = float(os.environ.get('SWIFTINST_SLOW_FSYNC_DELAY') or 0)
+_OPEN_PATH = os.environ.get('SWIFTINST_SLOW_OPEN_PATH', '')
+_OPEN_DELAY = float(os.environ.get('SWIFTINST_SLOW_OPEN_DELAY') or 0.5)
+
+
+def _slowed(real, delay, applies=lambda *args: True):
+    def slow(*args, **kwargs):
+        if applies(*args):
+            _blocking_sleep(delay)
+        return real(*args, **kwargs)
+    return slow
+
+
+if _FSYNC_DELAY:
+    os.fsync = _slowed(os.fsync, _FSYNC_DELAY)
+if _OPEN_PATH:
+    os.open = _slowed(os.open, _OPEN_DELAY,
+                      lambda path, *rest: _OPEN_PATH in os.fsdecode(path))
