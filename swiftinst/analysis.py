@@ -20,6 +20,16 @@ class Scrape(object):
                 key = (sample.name, tuple(sorted(sample.labels.items())))
                 self.samples[key] = sample.value
 
+    @classmethod
+    def combined(cls, scrapes):
+        """One Scrape whose samples are the sums of ``scrapes``' (several
+        object servers of one node)."""
+        total = cls('')
+        for scrape in scrapes:
+            for key, value in scrape.samples.items():
+                total.samples[key] = total.samples.get(key, 0.0) + value
+        return total
+
     def select(self, name, **match):
         """{labels dict as tuple: value} for samples of ``name`` whose
         labels include ``match``."""

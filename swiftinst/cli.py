@@ -2,7 +2,8 @@
 
 ``swiftinst demo`` starts a real object server on loopback with the filter
 in its pipeline, drives a little load with one deliberately slow client,
-and prints what the metrics show.
+and prints what the metrics show.  ``swiftinst report`` summarises live
+object servers (see ``report``).
 """
 
 import argparse
@@ -11,7 +12,8 @@ import time
 import uuid
 
 from swiftinst.analysis import Scrape
-from swiftinst.summary import PHASE_COLUMNS, device_rows, format_table
+from swiftinst.summary import (PHASE_COLUMNS, REPORT_COLUMNS, device_rows,
+                               format_table)
 
 
 def _say(*parts):
@@ -93,6 +95,7 @@ def run_demo(args):
         _say('Driving %d PUTs and GETs of 4 KiB, and one 1 MiB PUT ...'
              % args.requests)
         body = b'd' * 4096
+        before, started = Scrape(server.metrics_text()), time.time()
         for i in range(args.requests):
             device = server.devices[i % len(server.devices)]
             server.put(device, 'demo-%d' % i, body)
@@ -107,11 +110,14 @@ def run_demo(args):
                           4 * 65536, 100000, pause, txn)
         time.sleep(0.5)     # let both workers flush their snapshots
 
-        scrape = Scrape(server.metrics_text())
+        after = Scrape(server.metrics_text())
         _say('')
-        _say('What the metrics show, per device (p50/p99 from the '
-             'histogram buckets):')
-        _say(format_table(device_rows(scrape)))
+        _say('What the metrics show, per device, as `swiftinst report %s` '
+             'would (rates over the %.0fs of load; p50/p99 from the '
+             'histogram buckets; * marks the worst device):'
+             % (url, time.time() - started))
+        _say(format_table(device_rows(after, before, time.time() - started),
+                          REPORT_COLUMNS))
         _say('')
         _say('The slow client, as logged by the object server:')
         for line in _log_lines(server, 'Slow read'):
@@ -129,6 +135,15 @@ def run_demo(args):
                  'swiftinst demo --serve')
         _say('Stopping the object server.')
     return 0
+
+
+def run_report(args):
+    from swiftinst import report
+    if args.interval <= 0:
+        print('swiftinst report: --interval must be > 0', file=sys.stderr)
+        return 2
+    return report.run(args.urls, args.interval, as_json_output=args.json,
+                      watch=args.watch)
 
 
 def build_parser():
@@ -152,6 +167,20 @@ def build_parser():
                       help='seconds each open on the slow device blocks '
                            '(default 0.5)')
     demo.set_defaults(run=run_demo)
+    report = commands.add_parser(
+        'report', help='what is slow on this node now: per-device rates, '
+                       'latencies, phase split, slow reads, hub blocks')
+    report.add_argument('urls', nargs='+', metavar='URL',
+                        help='an object server\'s metrics URL, e.g. '
+                             'http://127.0.0.1:6200/metrics; several are '
+                             'summed')
+    report.add_argument('--interval', type=float, default=10.0,
+                        help='seconds between the two scrapes (default 10)')
+    report.add_argument('--watch', action='store_true',
+                        help='keep scraping every interval, like top')
+    report.add_argument('--json', action='store_true',
+                        help='machine-readable output')
+    report.set_defaults(run=run_report)
     return parser
 
 

@@ -108,19 +108,22 @@ def format_number(value):
 
 
 # (key, heading, formatter, whether the highest value is the worst)
-DEMO_COLUMNS = (
+REPORT_COLUMNS = (
     ('device', 'device', str, False),
-    ('puts', 'PUTs', format_number, False),
-    ('gets', 'GETs', format_number, False),
-    ('reads', 'reads', format_number, False),
+    ('put_rate', 'PUT/s', format_number, False),
+    ('get_rate', 'GET/s', format_number, False),
     ('read_p50', 'read p50', format_seconds, True),
     ('read_p99', 'read p99', format_seconds, True),
-    ('slow_reads', 'slow reads', format_number, True),
     ('fsync_p99', 'fsync p99', format_seconds, True),
     ('xattr_p99', 'xattr p99', format_seconds, True),
     ('rename_p99', 'rename p99', format_seconds, True),
+    ('running', 'running', format_share, True),
+    ('client_wait', 'client', format_share, True),
+    ('hub_wait', 'hub', format_share, True),
+    ('tpool_wait', 'tpool', format_share, True),
+    ('slow_reads', 'slow reads', format_number, True),
+    ('hub_blocks', 'hub blocks', format_number, True),
 )
-
 
 # The phase split of each device's request time (event-loop accounting).
 PHASE_COLUMNS = (
@@ -134,7 +137,7 @@ PHASE_COLUMNS = (
 )
 
 
-def format_table(rows, columns=DEMO_COLUMNS, mark_worst=True):
+def format_table(rows, columns=REPORT_COLUMNS, mark_worst=True):
     """Aligned text; with ``mark_worst`` the highest value of each numeric
     column gets a ``*`` when there is more than one device to compare."""
     headings = [column[1] for column in columns]
