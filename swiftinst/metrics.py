@@ -76,6 +76,11 @@ PHASES = ('running', 'client_wait', 'hub_wait', 'tpool_wait')
 WHERE_REQUEST = 'request'
 WHERE_OTHER = 'other'
 
+# Every component that counts INSTRUMENTATION_ERRORS.  Each worker starts
+# them at 0, so an alert on their increase has a series to watch.
+ERROR_COMPONENTS = ('request', 'input', 'diskfile', 'eventloop', 'scrape',
+                    'statsd', 'store', 'store_corrupt', 'store_layout')
+
 # Methods the object server answers; anything else is labelled OTHER.
 METHODS = ('GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'REPLICATE', 'SSYNC',
            'UPDATE')

@@ -148,6 +148,9 @@ class InstrumentMiddleware(object):
     def _start_worker(self):
         """First request in a new worker: start its flusher and, if on,
         its event-loop accounting (both belong to this worker's hub)."""
+        for component in metrics.ERROR_COMPONENTS:
+            self.store.inc((metrics.INSTRUMENTATION_ERRORS.name,
+                            (component,)), 0)
         eventlet.spawn_n(self._flush_forever)
         atexit.register(self._final_flush, self.store.pid)
         if self.event_loop is not None:

@@ -55,12 +55,14 @@ def render_chunks(series, bounds, openmetrics=False):
             for labels, values in sorted(rows or ()):
                 pause()
                 label_text = _label_text(definition.labels, labels)
-                prefix = '%s_bucket{%s,le=' % (name, label_text)
+                prefix = '%s_bucket{%sle=' % (
+                    name, label_text + ',' if label_text else '')
+                braced = '{%s}' % label_text if label_text else ''
                 cumulative = list(accumulate(values[:-1]))
                 append(''.join([prefix + le + '%d\n' % count
                                 for le, count in zip(les, cumulative)]))
-                append('%s_count{%s} %d\n%s_sum{%s} %s\n' % (
-                    name, label_text, cumulative[-1], name, label_text,
+                append('%s_count%s %d\n%s_sum%s %s\n' % (
+                    name, braced, cumulative[-1], name, braced,
                     floatToGoString(values[-1])))
         else:
             family = name if openmetrics else name + '_total'

@@ -1,6 +1,8 @@
 """Our renderer against prometheus_client's own, through its parsers."""
 
 import gzip
+import shutil
+import subprocess
 
 import pytest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
@@ -49,6 +51,7 @@ SERIES = {
     (metrics.INPUT_READ.name, ('PUT', 'sda', '0')): [5, 0, 0, 0, 0.001],
     (metrics.INPUT_BYTES.name, ('PUT', 'sda', '0')): [123456, 0.0],
     (metrics.INSTRUMENTATION_ERRORS.name, ('store',)): [2, 0.0],
+    (metrics.HUB_LAG.name, ()): [7, 1, 0, 0, 0.02],     # no labels at all
 }
 
 
@@ -96,3 +99,15 @@ def test_negotiation(accept, encoding, openmetrics, gzipped):
     if gzipped:
         body = gzip.decompress(body)
     assert body.endswith(b'# EOF\n') == openmetrics
+
+
+@pytest.mark.skipif(shutil.which('promtool') is None,
+                    reason='promtool missing (Debian package prometheus)')
+def test_prometheus_itself_parses_the_text_format():
+    """prometheus_client's parser is lenient; Prometheus's is not (an
+    unlabelled histogram once rendered as ``x_bucket{,le=...}``)."""
+    out = subprocess.run(['promtool', 'check', 'metrics'],
+                         input=render_text(SERIES, BOUNDS),
+                         capture_output=True, timeout=60)
+    assert b'error' not in out.stdout + out.stderr, out.stderr
+    assert b'expected' not in out.stdout + out.stderr, out.stderr

@@ -1,0 +1,266 @@
+"""The operator surface against a real Prometheus: Debian's ``prometheus``
+scrapes a real object server (workers = 2) every second with the shipped
+rules loaded; alerts, recording rules, dashboard queries and
+``swiftinst report`` are checked through its HTTP API."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from bisect import bisect_left
+
+import pytest
+
+from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
+from swiftinst.testbed import ObjectServer, free_port, slow_disk_env
+
+ETC = os.path.join(os.path.dirname(__file__), '..', '..', 'etc')
+RULES = os.path.join(ETC, 'prometheus', 'swiftinst-rules.yml')
+DASHBOARD = os.path.join(ETC, 'grafana', 'swiftinst-dashboard.json')
+
+pytestmark = pytest.mark.skipif(
+    shutil.which('prometheus') is None,
+    reason='prometheus missing (Debian package prometheus; .ci/run '
+           'installs it)')
+
+
+class Prometheus(object):
+    """Debian's prometheus on loopback, scraping ``target`` every second."""
+
+    def __init__(self, target, rules):
+        self.root = tempfile.mkdtemp(prefix='swiftinst-prom-')
+        self.port = free_port()
+        config = os.path.join(self.root, 'prometheus.yml')
+        with open(config, 'w') as f:
+            f.write('global:\n  scrape_interval: 1s\n'
+                    '  evaluation_interval: 1s\n'
+                    'rule_files: [%s]\n'
+                    'scrape_configs:\n  - job_name: swift-object\n'
+                    '    metrics_path: /metrics\n'
+                    '    static_configs: [{targets: ["%s"]}]\n'
+                    % (rules, target))
+        self.log = open(os.path.join(self.root, 'prometheus.log'), 'wb')
+        self.proc = subprocess.Popen(
+            ['prometheus', '--config.file=' + config,
+             '--storage.tsdb.path=' + os.path.join(self.root, 'data'),
+             '--web.listen-address=127.0.0.1:%d' % self.port],
+            stdout=self.log, stderr=self.log)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.url('/-/ready'), timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError('prometheus did not start')
+
+    def url(self, path):
+        return 'http://127.0.0.1:%d%s' % (self.port, path)
+
+    def api(self, path, **params):
+        with urllib.request.urlopen(self.url('/api/v1/%s?%s' % (
+                path, urllib.parse.urlencode(params))), timeout=10) as r:
+            reply = json.load(r)
+        assert reply['status'] == 'success', reply
+        return reply['data']
+
+    def query(self, expr, at=None):
+        params = {'query': expr}
+        if at is not None:
+            params['time'] = '%.3f' % at
+        return self.api('query', **params)['result']
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def quick_rules(directory):
+    """The shipped rules with every ``for:`` made 1s, for a short test."""
+    with open(RULES) as f:
+        text = re.sub(r'for: \d+m', 'for: 1s', f.read())
+    path = os.path.join(directory, 'rules.yml')
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+def drive(server, stop, slow_every=5):
+    """PUTs and GETs to both devices, a stalling client now and then."""
+    i = 0
+    while not stop.is_set():
+        try:
+            for device in server.devices:
+                server.put(device, 'e2e-%d' % i, b'e' * 70000)
+                server.request('GET', '/%s/0/a/c/e2e-%d' % (device, i))
+            if i % slow_every == 0:
+                server.put_slowly('/sda/0/a/c/e2e-slow-%d' % i, 8192, 4096,
+                                  0.4, 'txe2e%d' % i)
+        except OSError:
+            if not stop.is_set():
+                raise
+        i += 1
+
+
+@pytest.fixture(scope='module')
+def stack(request):
+    server = ObjectServer(workers=2, filter_options={
+        'flush_interval': '0.2', 'slow_read_threshold': '0.3'},
+        env=slow_disk_env(open_path='/sdb/', open_delay=0.1))
+    request.addfinalizer(server.close)
+    server.start()
+    rules_dir = tempfile.mkdtemp(prefix='swiftinst-rules-')
+    request.addfinalizer(lambda: shutil.rmtree(rules_dir, True))
+    prometheus = Prometheus('127.0.0.1:%d' % server.port,
+                            quick_rules(rules_dir))
+    request.addfinalizer(prometheus.close)
+    stop = threading.Event()
+    load = threading.Thread(target=drive, args=(server, stop), daemon=True)
+    load.start()
+
+    def stop_load():
+        stop.set()
+        load.join(30)
+    request.addfinalizer(stop_load)
+    time.sleep(8)       # several scrapes and rule evaluations with data
+    return server, prometheus
+
+
+def wait_for(check, timeout=60.0):
+    deadline = time.time() + timeout
+    while True:
+        result = check()
+        if result or time.time() > deadline:
+            return result
+        time.sleep(1)
+
+
+def test_slow_read_alert_fires(stack):
+    _, prometheus = stack
+
+    def firing():
+        return [a for a in prometheus.api('alerts')['alerts']
+                if a['labels']['alertname'] == 'SwiftObjectSlowReads'
+                and a['state'] == 'firing']
+    alerts = wait_for(firing)
+    assert alerts, prometheus.api('alerts')
+    assert {a['labels']['device'] for a in alerts} == {'sda'}
+    assert alerts[0]['labels']['severity'] == 'warning'
+
+
+def _rules(prometheus):
+    return [rule for group in prometheus.api('rules')['groups']
+            for rule in group['rules']]
+
+
+def _without_threshold(expr):
+    """An alert's expression without its comparisons: the series it
+    watches, which must exist whether or not the alert fires."""
+    return re.sub(r'\s*>\s*[0-9.]+', '', expr)
+
+
+def test_every_rule_and_alert_expression_returns_data(stack):
+    _, prometheus = stack
+    rules = _rules(prometheus)
+    assert len(rules) == 12
+    for rule in rules:
+        if rule['type'] == 'recording':
+            expr = rule['name']
+        else:
+            expr = _without_threshold(rule['query'])
+        assert wait_for(lambda: prometheus.query(expr), 20), \
+            'no data for %s: %s' % (rule['name'], expr)
+
+
+def _panel_queries():
+    with open(DASHBOARD) as f:
+        dashboard = json.load(f)
+    for panel in dashboard['panels']:
+        for target in panel['targets']:
+            yield panel['title'], target['expr']
+    for variable in dashboard['templating']['list']:
+        match = re.match(r'label_values\((.+), \w+\)$',
+                         variable.get('definition', ''))
+        if match:
+            yield 'variable ' + variable['name'], match.group(1)
+
+
+def _substitute(expr):
+    return expr.replace('$__rate_interval', '30s').replace(
+        '$instance', '.*').replace('$device', '.*')
+
+
+def test_every_dashboard_query_returns_data(stack):
+    _, prometheus = stack
+    queries = list(_panel_queries())
+    assert len(queries) >= 12
+    for title, expr in queries:
+        assert wait_for(lambda: prometheus.query(_substitute(expr)), 20), \
+            'panel %r has no data: %s' % (title, expr)
+
+
+def _bucket(value):
+    return bisect_left(DEFAULT_LATENCY_BUCKETS, value)
+
+
+def test_report_agrees_with_histogram_quantile(stack):
+    server, prometheus = stack
+    interval = 6
+    out = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), 'swiftinst'),
+         'report', '--json', '--interval', str(interval),
+         'http://127.0.0.1:%d/metrics' % server.port],
+        capture_output=True, text=True, timeout=60)
+    ended = time.time()
+    assert out.returncode == 0, out.stderr
+    assert 'next scrape in' in out.stderr      # progress while waiting
+    rows = {row['device']: row for row in json.loads(out.stdout)['devices']}
+    assert set(rows) == {'sda', 'sdb'}
+    time.sleep(2)       # Prometheus has scraped past the report's window
+    checks = (
+        ('read_p50', 0.5, 'swift_object_input_read_seconds_bucket', ''),
+        ('read_p99', 0.99, 'swift_object_input_read_seconds_bucket', ''),
+        ('fsync_p99', 0.99, 'swift_object_disk_op_seconds_bucket',
+         ',op="fsync"'),
+        ('xattr_p99', 0.99, 'swift_object_disk_op_seconds_bucket',
+         ',op="xattr_write"'),
+    )
+    for key, q, metric, match in checks:
+        result = prometheus.query(
+            'histogram_quantile(%s, sum by (device, le) (increase(%s{'
+            'device=~"sda|sdb"%s}[%ds])))' % (q, metric, match, interval),
+            at=ended)
+        promql = {r['metric']['device']: float(r['value'][1])
+                  for r in result}
+        for device, row in rows.items():
+            ours = row[key]
+            assert ours is not None, (key, device)
+            assert abs(_bucket(ours) - _bucket(promql[device])) <= 1, \
+                (key, device, ours, promql[device])
+    assert rows['sda']['put_rate'] > 0 and rows['sdb']['put_rate'] > 0
+    assert rows['sdb']['hub_blocks'] > 0
+
+
+def test_report_fails_clearly_on_a_bad_url(stack):
+    server, prometheus = stack
+    command = [os.path.join(os.path.dirname(sys.executable), 'swiftinst'),
+               'report', '--interval', '1']
+    closed = subprocess.run(command + ['http://127.0.0.1:%d/metrics'
+                                       % free_port()],
+                            capture_output=True, text=True, timeout=30)
+    assert closed.returncode == 2
+    assert 'cannot read http://127.0.0.1:' in closed.stderr
+    # Prometheus's own /metrics is an endpoint, but not a swiftinst one
+    other = subprocess.run(command + [prometheus.url('/metrics')],
+                           capture_output=True, text=True, timeout=30)
+    assert other.returncode == 2
+    assert 'not a swiftinst endpoint' in other.stderr
