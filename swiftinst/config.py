@@ -35,6 +35,7 @@ InstrumentConfig = namedtuple('InstrumentConfig', [
     'hub_block_threshold',   # seconds one greenthread may hold the hub
     'hub_lag_interval',      # seconds between hub lag probes
     'slow_request_threshold',  # seconds; 0 disables
+    'disk_state_interval',   # seconds between disk-state samples; 0: off
 ])
 
 
@@ -172,4 +173,5 @@ def parse_config(conf):
                                 minimum=0.01),
         # the proxy's node_timeout
         slow_request_threshold=_float(conf, 'slow_request_threshold', 10.0),
+        disk_state_interval=_float(conf, 'disk_state_interval', 30.0),
     )

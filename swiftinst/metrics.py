@@ -9,6 +9,7 @@ from collections import namedtuple
 
 HISTOGRAM = 'histogram'
 COUNTER = 'counter'
+GAUGE = 'gauge'
 
 MetricDef = namedtuple('MetricDef', 'name kind help labels')
 
@@ -58,9 +59,78 @@ SUPPRESSED_WARNINGS = MetricDef(
     'Log lines not written because of rate limiting.',
     ('kind',))
 
+# Disk state (see diskstate): sampled by one worker, never summed.
+DEVICE_BYTES_TOTAL = MetricDef(
+    'swift_object_device_bytes_total', GAUGE,
+    'Size of the filesystem holding the device (statvfs).', ('device',))
+DEVICE_BYTES_USED = MetricDef(
+    'swift_object_device_bytes_used', GAUGE,
+    'Bytes in use on the filesystem holding the device.', ('device',))
+DEVICE_INODES_TOTAL = MetricDef(
+    'swift_object_device_inodes_total', GAUGE,
+    'Inodes of the filesystem holding the device (statvfs).', ('device',))
+DEVICE_INODES_USED = MetricDef(
+    'swift_object_device_inodes_used', GAUGE,
+    'Inodes in use on the filesystem holding the device: about the number '
+    'of objects, their directories and tombstones.', ('device',))
+NODE_DENTRIES = MetricDef(
+    'swift_object_node_dentries', GAUGE,
+    'Dentries in the kernel\'s cache (/proc/sys/fs/dentry-state).', ())
+NODE_DENTRIES_UNUSED = MetricDef(
+    'swift_object_node_dentries_unused', GAUGE,
+    'Cached dentries not in use, the first to be reclaimed.', ())
+NODE_INODES = MetricDef(
+    'swift_object_node_inodes', GAUGE,
+    'Inodes in the kernel\'s cache (/proc/sys/fs/inode-nr).', ())
+NODE_INODES_FREE = MetricDef(
+    'swift_object_node_inodes_free', GAUGE,
+    'Cached inodes that are free.', ())
+
+
+def _xfs(name, line, index, help_text):
+    return (MetricDef('swift_object_xfs_%s' % name, COUNTER,
+                      'XFS, since mount: %s (/sys/fs/xfs/<dev>/stats/stats, '
+                      '"%s" field %d).' % (help_text, line, index + 1),
+                      ('device',)), line, index)
+
+
+# (definition, stats line, field index): the XFS counters worth having
+# beside Swift's latencies.  The inode cache (ig_*) and directory lookups
+# are the ones that explain a slowdown with millions of objects.
+_XFS_FIELDS = (
+    ('ig_attempts', 'ig', 0, 'inode cache lookups'),
+    ('ig_found', 'ig', 1, 'inode cache hits'),
+    ('ig_frecycle', 'ig', 2, 'inode cache hits on inodes being recycled'),
+    ('ig_missed', 'ig', 3, 'inode cache misses: inodes read from disk'),
+    ('ig_reclaims', 'ig', 5, 'inodes reclaimed from the cache'),
+    ('dir_lookup', 'dir', 0, 'directory lookups'),
+    ('dir_create', 'dir', 1, 'directory entries created'),
+    ('dir_remove', 'dir', 2, 'directory entries removed'),
+    ('dir_getdents', 'dir', 3, 'getdents calls'),
+    ('log_writes', 'log', 0, 'log buffer writes'),
+    ('log_blocks', 'log', 1, 'log blocks written'),
+    ('log_force', 'log', 3, 'log forces (fsync and friends)'),
+    ('log_force_sleep', 'log', 4, 'log forces that had to wait'),
+    ('extent_alloc', 'extent_alloc', 0, 'extents allocated'),
+    ('trans_sync', 'trans', 0, 'synchronous transactions'),
+    ('attr_get', 'attr', 0, 'xattr reads'),
+    ('attr_set', 'attr', 1, 'xattr writes'),
+)
+XFS_COUNTERS = tuple(_xfs(*fields) for fields in _XFS_FIELDS)
+_XFS_BY_NAME = {definition.name: definition
+                for definition, _, _ in XFS_COUNTERS}
+XFS_IG_ATTEMPTS = _XFS_BY_NAME['swift_object_xfs_ig_attempts']
+XFS_IG_MISSED = _XFS_BY_NAME['swift_object_xfs_ig_missed']
+
+DISK_STATE_METRICS = (DEVICE_BYTES_TOTAL, DEVICE_BYTES_USED,
+                      DEVICE_INODES_TOTAL, DEVICE_INODES_USED,
+                      NODE_DENTRIES, NODE_DENTRIES_UNUSED, NODE_INODES,
+                      NODE_INODES_FREE) + tuple(
+                          definition for definition, _, _ in XFS_COUNTERS)
+
 ALL_METRICS = (INPUT_READ, DISK_OP, REQUEST, INPUT_BYTES, SLOW_READS,
                INSTRUMENTATION_ERRORS, REQUEST_PHASE, HUB_BLOCKED, HUB_LAG,
-               SUPPRESSED_WARNINGS)
+               SUPPRESSED_WARNINGS) + DISK_STATE_METRICS
 BY_NAME = {m.name: m for m in ALL_METRICS}
 
 # The steps of the object write path that diskfile_hooks times, plus the
@@ -79,7 +149,8 @@ WHERE_OTHER = 'other'
 # Every component that counts INSTRUMENTATION_ERRORS.  Each worker starts
 # them at 0, so an alert on their increase has a series to watch.
 ERROR_COMPONENTS = ('request', 'input', 'diskfile', 'eventloop', 'scrape',
-                    'statsd', 'store', 'store_corrupt', 'store_layout')
+                    'statsd', 'store', 'store_corrupt', 'store_layout',
+                    'diskstate')
 
 # Methods the object server answers; anything else is labelled OTHER.
 METHODS = ('GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'REPLICATE', 'SSYNC',

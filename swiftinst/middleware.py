@@ -26,6 +26,7 @@ from swiftinst import diskfile_hooks
 from swiftinst.config import parse_config
 from swiftinst.context import LabelPolicy, RequestContext, \
     split_device_partition
+from swiftinst.diskstate import DiskStateSampler
 from swiftinst.eventloop import EventLoopAccounting
 from swiftinst.exporters import prometheus
 from swiftinst.exporters.statsd import StatsdExporter
@@ -89,6 +90,8 @@ class InstrumentMiddleware(object):
             self.recorder, config.hub_block_threshold,
             config.hub_lag_interval) if config.event_loop_accounting \
             else None
+        self.disk_state = DiskStateSampler(
+            config.devices, config.metrics_dir, config.disk_state_interval)
         missing = diskfile_hooks.install(self.recorder)
         if missing:
             self.logger.warning(
@@ -152,6 +155,8 @@ class InstrumentMiddleware(object):
             self.store.inc((metrics.INSTRUMENTATION_ERRORS.name,
                             (component,)), 0)
         eventlet.spawn_n(self._flush_forever)
+        if self.config.disk_state_interval > 0:
+            eventlet.spawn_n(self._sample_disk_state_forever)
         atexit.register(self._final_flush, self.store.pid)
         if self.event_loop is not None:
             missing = self.event_loop.start()
@@ -174,6 +179,15 @@ class InstrumentMiddleware(object):
         except Exception as err:
             self.recorder.error('store', 'cannot write to metrics_dir %s: %s'
                                 % (self.config.metrics_dir, err))
+
+    def _sample_disk_state_forever(self):
+        while True:
+            try:
+                tpool.execute(self.disk_state.sample_if_elected)
+            except Exception as err:
+                self.recorder.error('diskstate', 'cannot sample the devices '
+                                    'or write to metrics_dir: %s' % err)
+            eventlet.sleep(self.config.disk_state_interval)
 
     def _final_flush(self, pid):
         # atexit: the hub may be gone, so write from this thread directly.
@@ -240,6 +254,7 @@ class InstrumentMiddleware(object):
         """
         with collector_paused():
             series, problems = self.store.merged()
+            series.update(self.disk_state.published())
             for problem in problems:
                 key = (metrics.INSTRUMENTATION_ERRORS.name,
                        (problem.component,))

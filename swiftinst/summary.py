@@ -64,6 +64,12 @@ def device_rows(after, before=None, seconds=None):
             'rename_p99': max_nan(q(0.99, DISK, op='rename'),
                                   q(0.99, DISK, op='linkat')),
             'hub_blocks': count(BLOCKED + '_count'),
+            # disk state: the latest sample, not a delta
+            'inodes_used': after.total(metrics.DEVICE_INODES_USED.name,
+                                       device=device) or math.nan,
+            'ig_miss_ratio': _ratio(
+                count(metrics.XFS_IG_MISSED.name + '_total'),
+                count(metrics.XFS_IG_ATTEMPTS.name + '_total')),
         }
         # each phase's share of the device's request time
         phases = {phase: count(PHASE + '_sum', phase=phase)
@@ -76,6 +82,10 @@ def device_rows(after, before=None, seconds=None):
             row['get_rate'] = row['gets'] / seconds
         rows.append(row)
     return rows
+
+
+def _ratio(part, whole):
+    return part / whole if whole else math.nan
 
 
 def max_nan(*values):
@@ -97,6 +107,16 @@ def format_share(value):
     if value is None or math.isnan(value):
         return '-'
     return '%.0f%%' % (value * 100)
+
+
+def format_count(value):
+    """123456789 -> '123M': inode counts in a narrow column."""
+    if value is None or math.isnan(value):
+        return '-'
+    for unit, size in (('G', 1e9), ('M', 1e6), ('k', 1e3)):
+        if value >= size:
+            return '%.3g%s' % (value / size, unit)
+    return '%d' % value
 
 
 def format_number(value):
@@ -123,6 +143,8 @@ REPORT_COLUMNS = (
     ('tpool_wait', 'tpool', format_share, True),
     ('slow_reads', 'slow reads', format_number, True),
     ('hub_blocks', 'hub blocks', format_number, True),
+    ('inodes_used', 'inodes', format_count, True),
+    ('ig_miss_ratio', 'icache miss', format_share, True),
 )
 
 # The phase split of each device's request time (event-loop accounting).

@@ -5,7 +5,8 @@ import shutil
 import subprocess
 
 import pytest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
+                                   HistogramMetricFamily)
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import \
     generate_latest as generate_openmetrics
@@ -38,6 +39,10 @@ class ReferenceCollector(object):
                         running += c
                         cumulative.append(running)
                     fam.add_metric(labels, list(zip(les, cumulative)), v[-1])
+            elif d.kind == metrics.GAUGE:
+                fam = GaugeMetricFamily(d.name, d.help, labels=d.labels)
+                for labels, v in rows:
+                    fam.add_metric(labels, v[0])
             else:
                 fam = CounterMetricFamily(d.name, d.help, labels=d.labels)
                 for labels, v in rows:
@@ -52,6 +57,9 @@ SERIES = {
     (metrics.INPUT_BYTES.name, ('PUT', 'sda', '0')): [123456, 0.0],
     (metrics.INSTRUMENTATION_ERRORS.name, ('store',)): [2, 0.0],
     (metrics.HUB_LAG.name, ()): [7, 1, 0, 0, 0.02],     # no labels at all
+    (metrics.DEVICE_INODES_USED.name, ('sda',)): [123456, 0.0],
+    (metrics.NODE_DENTRIES.name, ()): [565146, 0.0],
+    (metrics.XFS_COUNTERS[0][0].name, ('sda',)): [52, 0.0],
 }
 
 
