@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv test unit functional demo bench bench-quick clean
+.PHONY: venv test unit functional demo bench bench-quick bench-instructions repro clean
 
 $(STAMP): setup.cfg setup.py requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,13 @@ bench-quick: $(STAMP)
 # 0.2 %, for telling which part of the filter costs what.
 bench-instructions: $(STAMP)
 	$(PY) -m bench.instructions
+
+# The seed thread's slowdown on a loop-mounted XFS (root; Debian's xfsprogs,
+# wrk and libfuse2), with swiftinst's figures: bench/results/repro-*.{csv,png}
+REPRO_STAMP := $(VENV)/.repro-stamp
+$(REPRO_STAMP): $(STAMP) requirements-repro.txt
+	$(PY) -m pip install --quiet -r requirements-repro.txt
+	touch $@
+
+repro: $(REPRO_STAMP)
+	$(PY) -m bench.repro_slowdown

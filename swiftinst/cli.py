@@ -33,7 +33,8 @@ def run_slow_disk_demo(args):
     from swiftinst.testbed import ObjectServer, slow_disk_env
 
     delay = args.slow_disk_delay
-    options = {'flush_interval': '0.2', 'slow_read_threshold': '0.3'}
+    options = {'flush_interval': '0.2', 'slow_read_threshold': '0.3',
+               'event_loop_accounting': 'true'}
     with ObjectServer(workers=1, filter_options=options,
                       env=slow_disk_env(open_path='/sdb/',
                                         open_delay=delay)) as server:
@@ -85,7 +86,8 @@ def run_demo(args):
         return run_slow_disk_demo(args)
 
     options = {'flush_interval': '0.2',
-               'slow_read_threshold': str(args.slow_read_threshold)}
+               'slow_read_threshold': str(args.slow_read_threshold),
+               'event_loop_accounting': 'true'}
     with ObjectServer(workers=2, filter_options=options) as server:
         url = 'http://127.0.0.1:%d/metrics' % server.port
         _say('Started swift-object-server (workers = 2) with the instrument '

@@ -31,7 +31,8 @@ def scrape_after(server, puts):
 def slow_disk_server(request, device='sdb', delay=BLOCK_DELAY, **options):
     """workers = 1; every os.open under ``device`` blocks the hub."""
     server = ObjectServer(workers=1, filter_options=dict(
-        {'flush_interval': '0.1', 'slow_read_threshold': '0.3'}, **options))
+        {'flush_interval': '0.1', 'slow_read_threshold': '0.3',
+         'event_loop_accounting': 'true'}, **options))
     server.env.update(slow_disk_env(open_path='/%s/' % device,
                                     open_delay=delay))
     request.addfinalizer(server.close)
@@ -182,9 +183,8 @@ def test_no_signal_handler_and_nothing_killed(request):
         bare.worker_pids()[0])
 
 
-def test_accounting_off_records_no_phases(request):
-    server = start_server(request, workers=1, filter_options={
-        'event_loop_accounting': 'false'})
+def test_accounting_is_off_by_default(request):
+    server = start_server(request, workers=1)
     assert server.put('sda', 'off', b'o' * 10)[0] == 201
     s = scrape_after(server, 1)
     assert s.total('swift_object_request_phase_seconds_count') == 0
