@@ -272,7 +272,8 @@ def run(stages, seconds, delay_ms):
     work = tempfile.mkdtemp(prefix='swiftinst-repro-', dir='/var/tmp')
     server = ObjectServer(root=work, devices=(DEVICE,), workers=2,
                           filter_options={'disk_state_interval': '1',
-                                          'flush_interval': '0.5'})
+                                          'flush_interval': '0.5',
+                                          'event_loop_accounting': 'true'})
     disk = SlowXfs(work, os.path.join(server.devices_dir, DEVICE), delay_ms)
     rows = []
     stamp = time.strftime('%Y%m%d-%H%M%S')
