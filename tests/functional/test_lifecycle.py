@@ -70,6 +70,9 @@ def test_seamless_reload_keeps_what_draining_workers_record(request):
     time.sleep(0.5)
     server.signal(signal.SIGUSR1)
     wait_for_new_workers(server, old_workers)
+    # The idle old worker may still accept a connection as it shuts down
+    # and reset it: give it time to stop listening.
+    time.sleep(1.0)
     puts(server, 'new', 10)
     slow.join()
     assert replies and replies[0].startswith(b'HTTP/1.1 201'), replies
