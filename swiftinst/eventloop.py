@@ -211,24 +211,6 @@ class EventLoopAccounting(object):
         eventlet.spawn_n(self._probe_forever)
         return missing
 
-    @staticmethod
-    def stop():
-        """Remove every hook (tests)."""
-        global _previous_trace, _block_threshold
-        if _installed.pop('trace', None):
-            greenlet.settrace(_previous_trace)
-            _previous_trace = None
-        _block_threshold = float('inf')
-        poll = _installed.pop('do_poll', None)
-        if poll is not None:
-            hub, real = poll
-            hub.do_poll = real
-        execute = _installed.pop('execute', None)
-        if execute is not None:
-            tpool.execute = execute
-        del _pending_blocks[:]
-        _recent_blocks.clear()
-
     def _probe_forever(self):
         interval = self.lag_interval
         while 'trace' in _installed:

@@ -18,6 +18,12 @@ from swiftinst.store import Histograms
 _NOTHING = object()
 
 
+def _identify(ctx):
+    """The request, as every WARNING line about one names it."""
+    return 'txn: %s, device: %s, partition: %s, client: %s' % (
+        ctx.txn_id or '-', ctx.device, ctx.partition or '-', ctx.client)
+
+
 class DiskTarget(object):
     """One (device, policy) pair: its disk-op histograms and statsd names."""
 
@@ -154,25 +160,22 @@ class Recorder(object):
         content_length = ctx.content_length
         self.logger.warning(
             'Slow read: %.3fs%s for %d bytes of the %s body at offset %d of '
-            '%s (txn: %s, device: %s, partition: %s, client: %s)%s',
-            seconds, split, nbytes, ctx.method, offset,
+            '%s (%s)%s', seconds, split, nbytes, ctx.method, offset,
             'chunked' if content_length is None else content_length,
-            ctx.txn_id or '-', ctx.device, ctx.partition or '-', ctx.client,
-            culprit)
+            _identify(ctx), culprit)
 
     def slow_request(self, ctx, seconds):
         ops = collections.defaultdict(float)
         for op, op_seconds, _ in ctx.disk_ops:
             ops[op] += op_seconds
         self.logger.warning(
-            'Slow request: %s %.3fs, status %s%s; disk: %s (txn: %s, device: '
-            '%s, partition: %s, client: %s)', ctx.method, seconds,
-            (ctx.status or '-').split(' ')[0],
+            'Slow request: %s %.3fs, status %s%s; disk: %s (%s)', ctx.method,
+            seconds, (ctx.status or '-').split(' ')[0],
             ' (%s)' % ', '.join('%s %.3fs' % pair for pair in zip(
                 metrics.PHASES, ctx.phases())) if self.phases else '',
             ', '.join('%s %.3fs' % (op, ops[op]) for op in metrics.DISK_OPS
                       if op in ops) or 'none',
-            ctx.txn_id or '-', ctx.device, ctx.partition or '-', ctx.client)
+            _identify(ctx))
 
     def _phase_histograms(self, labels):
         histograms = self.phase_histograms[labels] = tuple(

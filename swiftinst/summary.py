@@ -93,9 +93,17 @@ def max_nan(*values):
     return max(real) if real else math.nan
 
 
+def _dash_if_missing(formatter):
+    """A formatter that shows a missing value (None, NaN) as '-'."""
+    def format_or_dash(value):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return '-'
+        return formatter(value)
+    return format_or_dash
+
+
+@_dash_if_missing
 def format_seconds(value):
-    if value is None or math.isnan(value):
-        return '-'
     if value < 0.001:
         return '%.0fus' % (value * 1e6)
     if value < 1:
@@ -103,28 +111,31 @@ def format_seconds(value):
     return '%.2fs' % value
 
 
+@_dash_if_missing
 def format_share(value):
-    if value is None or math.isnan(value):
-        return '-'
     return '%.0f%%' % (value * 100)
 
 
+@_dash_if_missing
 def format_count(value):
     """123456789 -> '123M': inode counts in a narrow column."""
-    if value is None or math.isnan(value):
-        return '-'
     for unit, size in (('G', 1e9), ('M', 1e6), ('k', 1e3)):
         if value >= size:
             return '%.3g%s' % (value / size, unit)
     return '%d' % value
 
 
+@_dash_if_missing
 def format_number(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return '-'
     if isinstance(value, float) and not value.is_integer():
         return '%.1f' % value
     return '%d' % value
+
+
+def _phase_columns(heading):
+    """A share column per phase of request time, headed ``heading(phase)``."""
+    return tuple((phase, heading(phase), format_share, True)
+                 for phase in metrics.PHASES)
 
 
 # (key, heading, formatter, whether the highest value is the worst)
@@ -137,10 +148,7 @@ REPORT_COLUMNS = (
     ('fsync_p99', 'fsync p99', format_seconds, True),
     ('xattr_p99', 'xattr p99', format_seconds, True),
     ('rename_p99', 'rename p99', format_seconds, True),
-    ('running', 'running', format_share, True),
-    ('client_wait', 'client', format_share, True),
-    ('hub_wait', 'hub', format_share, True),
-    ('tpool_wait', 'tpool', format_share, True),
+    ) + _phase_columns(lambda phase: phase.split('_')[0]) + (
     ('slow_reads', 'slow reads', format_number, True),
     ('hub_blocks', 'hub blocks', format_number, True),
     ('inodes_used', 'inodes', format_count, True),
@@ -151,10 +159,7 @@ REPORT_COLUMNS = (
 PHASE_COLUMNS = (
     ('device', 'device', str, False),
     ('puts', 'PUTs', format_number, False),
-    ('running', 'running', format_share, True),
-    ('client_wait', 'client_wait', format_share, True),
-    ('hub_wait', 'hub_wait', format_share, True),
-    ('tpool_wait', 'tpool_wait', format_share, True),
+    ) + _phase_columns(str) + (
     ('hub_blocks', 'hub blocks', format_number, True),
 )
 
