@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv test unit functional demo bench bench-quick bench-instructions repro clean
+.PHONY: venv test unit functional test-compat demo bench bench-quick bench-instructions repro clean
 
 $(STAMP): setup.cfg setup.py requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,32 @@ unit: $(STAMP)
 functional: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests/functional
 
+# The functional tests against the oldest supported Swift (2.29, the Ubuntu
+# 22.04 LTS release) and the newest on PyPI, each in its own virtualenv.
+# Swift 2.29 reads only /etc/swift/swift.conf: its servers run in a private
+# mount namespace (root) where that is the testbed's own.
+SWIFT_oldest := swift~=2.29.0
+SWIFT_newest := swift
+
+.venv-swift-%/.installed-stamp: setup.cfg setup.py requirements-test.txt
+	$(PYTHON) -m venv .venv-swift-$*
+	.venv-swift-$*/bin/python -m pip install --quiet --upgrade pip
+	.venv-swift-$*/bin/python -m pip install --quiet --upgrade -e . \
+		-r requirements-test.txt '$(SWIFT_$*)'
+	touch $@
+
+.PRECIOUS: .venv-swift-%/.installed-stamp
+
+test-swift-%: .venv-swift-%/.installed-stamp
+	.venv-swift-$*/bin/python -m pytest -q $(PYTEST_ARGS) tests/functional
+
+test-compat: test-swift-oldest test-swift-newest
+
 demo: $(STAMP)
 	$(VENV)/bin/swiftinst demo
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-swift-* build *.egg-info .pytest_cache
 
 # Benchmarks need wrk (Debian package) and, for pinning, taskset.
 bench: $(STAMP)

@@ -46,6 +46,29 @@ def _executable(name):
     return here if os.path.exists(here) else shutil.which(name) or name
 
 
+def _swift_reads_swift_dir():
+    """Whether this Swift's servers read swift.conf from ``swift_dir``.
+
+    Older releases (2.29 among them) validate /etc/swift/swift.conf before
+    they read the server's config, and nothing moves it elsewhere.
+    """
+    from swift.common import wsgi
+    return hasattr(wsgi, 'set_swift_dir')
+
+
+def _with_swift_conf_from(swift_dir, command):
+    """``command`` in a private mount namespace where /etc/swift is
+    ``swift_dir``: an older Swift then reads the testbed's swift.conf, and
+    the host's /etc/swift is left alone.  Needs root."""
+    if os.geteuid() != 0:
+        raise RuntimeError(
+            'this Swift reads only /etc/swift/swift.conf; running it on a '
+            'testbed swift.conf needs root (a private mount namespace)')
+    os.makedirs('/etc/swift', exist_ok=True)
+    return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+            'mount --bind "$0" /etc/swift && exec "$@"', swift_dir] + command
+
+
 class UdpListener(object):
     """Collects datagrams (syslog lines or statsd packets) in a thread."""
 
@@ -194,6 +217,8 @@ class ObjectServer(object):
         self.stderr_path = os.path.join(self.root, 'server.stderr')
         with open(self.stderr_path, 'ab') as err:
             command = [_executable('swift-object-server'), self.conf_path]
+            if not _swift_reads_swift_dir():
+                command = _with_swift_conf_from(self.swift_dir, command)
             if self.cpus is not None:
                 command = ['taskset', '-c', str(self.cpus)] + command
             self.proc = subprocess.Popen(

@@ -12,6 +12,11 @@ FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 FAST = {'flush_interval': '0.1'}
 
 
+def pytest_report_header(config):
+    import swift
+    return 'swift %s' % getattr(swift, '__version__', '?')
+
+
 def fixture_path(*parts):
     return os.path.join(FIXTURES, *parts)
 

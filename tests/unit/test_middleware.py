@@ -59,3 +59,27 @@ def test_a_failing_app_still_finishes_the_request(make_filter):
         f(swob.Request.blank('/sda/0/a/c/o').environ, lambda *a: None)
     key = ('swift_object_request_seconds', ('GET', 'other', '0', '5xx'))
     assert sum(f.store.series[key][:-1]) == 1
+
+
+def test_missing_hook_points_are_named_once_and_requests_served(
+        make_filter, monkeypatch, caplog):
+    # An older or newer Swift may lack a hook point: the filter says once
+    # which timings it cannot take, and serves.
+    import logging
+    from swift.obj import diskfile
+    from swiftinst import middleware
+    monkeypatch.delattr(diskfile, 'link_fd_to_path')
+    monkeypatch.delattr(diskfile.BaseDiskFile, 'open')
+    monkeypatch.setattr(middleware, 'get_logger',
+                        lambda conf, log_route: logging.getLogger(log_route))
+    with caplog.at_level(logging.WARNING, logger='swiftinst'):
+        f = make_filter()
+        make_filter()                     # a second filter in the process
+    unavailable = [r.getMessage() for r in caplog.records
+                   if 'unavailable' in r.getMessage()]
+    assert len(unavailable) == 1, unavailable
+    assert 'link_fd_to_path' in unavailable[0]
+    assert 'BaseDiskFile.open' in unavailable[0]
+    resp = swob.Request.blank('/sda/0/a/c/o', method='PUT', body=b'x') \
+        .get_response(f)
+    assert resp.status_int == 201
