@@ -29,6 +29,7 @@ import greenlet
 from eventlet import patcher
 
 from swiftinst import context
+from swiftinst.transparent import drop_own_frame
 
 _monotonic = time.monotonic
 _getcurrent = greenlet.getcurrent
@@ -74,12 +75,19 @@ def _timed_helper(op, func):
     def timed(*args, **kwargs):
         scope = getattr(_native_local, 'scope', None)
         if scope is None:
-            return _timed_outside_tpool(op, func, args, kwargs)
+            try:
+                return _timed_outside_tpool(op, func, args, kwargs)
+            except BaseException as exc:
+                drop_own_frame(exc)
+                raise
         outer_nested = scope.nested
         scope.nested = 0.0
         started = _monotonic()
         try:
             return func(*args, **kwargs)
+        except BaseException as exc:
+            drop_own_frame(exc)
+            raise
         finally:
             seconds = _monotonic() - started
             scope.ops.append((op, seconds - scope.nested, scope.diskfile))
@@ -90,13 +98,17 @@ def _timed_helper(op, func):
 def _timed_outside_tpool(op, func, args, kwargs):
     """A helper called without tpool: timed if on the hub, else untouched
     (some other native thread of ours or Swift's)."""
-    if _recorder is None or _native_ident() != _hub_ident:
-        return func(*args, **kwargs)
-    started = _monotonic()
     try:
-        return func(*args, **kwargs)
-    finally:
-        _add_hub_op(op, _monotonic() - started, None)
+        if _recorder is None or _native_ident() != _hub_ident:
+            return func(*args, **kwargs)
+        started = _monotonic()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _add_hub_op(op, _monotonic() - started, None)
+    except BaseException as exc:
+        drop_own_frame(exc)
+        raise
 
 
 class _NativeScope(object):
@@ -124,36 +136,43 @@ class TimedTpool(object):
         return getattr(self._real, name)
 
     def execute(self, func, *args, **kwargs):
-        if _recorder is None:
-            return self._real.execute(func, *args, **kwargs)
-        current = _getcurrent()
-        ctx = _active_get(current) or _detached.get(current)
-        # The writer of a periodic fdatasync inside write(), or of its
-        # _finalize_put, has a diskfile; a manager's work has none, and is
-        # charged to the request's device.
-        writer = (ctx is not None and ctx.writing) or \
-            getattr(func, '__self__', None)
-        scope = _NativeScope([] if ctx is None else ctx.disk_ops,
-                             getattr(writer, '_diskfile', None))
-        called = _monotonic()
-
-        def in_native_thread():
-            scope.ops.append(('tpool_wait', _monotonic() - called,
-                              scope.diskfile))
-            _native_local.scope = scope
-            try:
-                return func(*args, **kwargs)
-            finally:
-                _native_local.scope = None
-
         try:
-            return self._real.execute(in_native_thread)
-        finally:
-            if ctx is None:
-                _record_detached(scope.ops)
-            elif ctx.writing:
-                # a periodic fdatasync inside DiskFileWriter.write()
-                ctx.write_excluded += _monotonic() - called
+            if _recorder is None:
+                return self._real.execute(func, *args, **kwargs)
+            current = _getcurrent()
+            ctx = _active_get(current) or _detached.get(current)
+            # The writer of a periodic fdatasync inside write(), or of its
+            # _finalize_put, has a diskfile; a manager's work has none, and
+            # is charged to the request's device.
+            writer = (ctx is not None and ctx.writing) or \
+                getattr(func, '__self__', None)
+            scope = _NativeScope([] if ctx is None else ctx.disk_ops,
+                                 getattr(writer, '_diskfile', None))
+            called = _monotonic()
+
+            def in_native_thread():
+                scope.ops.append(('tpool_wait', _monotonic() - called,
+                                  scope.diskfile))
+                _native_local.scope = scope
+                try:
+                    return func(*args, **kwargs)
+                except BaseException as exc:
+                    drop_own_frame(exc)
+                    raise
+                finally:
+                    _native_local.scope = None
+
+            try:
+                return self._real.execute(in_native_thread)
+            finally:
+                if ctx is None:
+                    _record_detached(scope.ops)
+                elif ctx.writing:
+                    # a periodic fdatasync inside DiskFileWriter.write()
+                    ctx.write_excluded += _monotonic() - called
+        except BaseException as exc:
+            drop_own_frame(exc)
+            raise
 
 
 # -- methods that run on the hub -----------------------------------------
@@ -174,6 +193,9 @@ def _timed_method(op, method, of_writer):
         started = _monotonic()
         try:
             return method(self, *args, **kwargs)
+        except BaseException as exc:
+            drop_own_frame(exc)
+            raise
         finally:
             if _recorder is not None:
                 _add_hub_op(op, _monotonic() - started,
@@ -187,7 +209,11 @@ def _timed_write(method):
     @functools.wraps(method)
     def timed(self, *args, **kwargs):
         if _recorder is None:
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except BaseException as exc:
+                drop_own_frame(exc)
+                raise
         current = _getcurrent()
         ctx = _active_get(current)
         detached = ctx is None
@@ -197,6 +223,9 @@ def _timed_write(method):
         started = _monotonic()
         try:
             return method(self, *args, **kwargs)
+        except BaseException as exc:
+            drop_own_frame(exc)
+            raise
         finally:
             ctx.disk_ops.append(
                 ('write', _monotonic() - started - ctx.write_excluded,

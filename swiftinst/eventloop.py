@@ -39,6 +39,7 @@ import greenlet
 from eventlet import hubs, tpool
 
 from swiftinst import context, metrics
+from swiftinst.transparent import drop_own_frame
 
 _monotonic = time.monotonic
 _active_get = context.active_get
@@ -144,22 +145,30 @@ def _timed_poll(real):
 
 def _accounted_execute(real):
     def execute(meth, *args, **kwargs):
-        ctx = _active_get(greenlet.getcurrent())
-        if ctx is None:
-            return real(meth, *args, **kwargs)
-
-        def in_native_thread():
-            try:
-                return meth(*args, **kwargs)
-            finally:
-                ctx.tpool_done = _monotonic()   # a plain store: no green lock
-
-        ctx.tpool_done = None
-        ctx.tpool_called = _monotonic()
         try:
-            return real(in_native_thread)
-        finally:
-            ctx.tpool_called = None
+            ctx = _active_get(greenlet.getcurrent())
+            if ctx is None:
+                return real(meth, *args, **kwargs)
+
+            def in_native_thread():
+                try:
+                    return meth(*args, **kwargs)
+                except BaseException as exc:
+                    drop_own_frame(exc)
+                    raise
+                finally:
+                    # a plain store: no green lock
+                    ctx.tpool_done = _monotonic()
+
+            ctx.tpool_done = None
+            ctx.tpool_called = _monotonic()
+            try:
+                return real(in_native_thread)
+            finally:
+                ctx.tpool_called = None
+        except BaseException as exc:
+            drop_own_frame(exc)
+            raise
     return execute
 
 

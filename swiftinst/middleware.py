@@ -34,6 +34,7 @@ from swiftinst.input import TimedInput
 from swiftinst.offhub import collector_paused
 from swiftinst.recorder import Recorder
 from swiftinst.store import MetricStore
+from swiftinst.transparent import drop_own_frame
 from swiftinst import metrics
 
 BODY_METHODS = frozenset(('PUT', 'POST', 'SSYNC', 'REPLICATE'))
@@ -59,6 +60,9 @@ class _FinishOnClose(object):
             close = getattr(self.app_iter, 'close', None)
             if close is not None:
                 close()
+        except BaseException as exc:
+            drop_own_frame(exc)
+            raise
         finally:
             self.ctx.finish()
 
@@ -112,7 +116,8 @@ class InstrumentMiddleware(object):
 
         try:
             app_iter = self.app(env, capture_status)
-        except BaseException:
+        except BaseException as exc:
+            drop_own_frame(exc)
             ctx.status = ctx.status or '500'
             ctx.finish()
             raise

@@ -1,0 +1,24 @@
+"""Keeping the filter's own frames out of Swift's tracebacks.
+
+Swift and eventlet answer an unexpected exception with a 500 whose body is
+its traceback.  An exception on its way through one of our wrappers picks
+up the wrapper's frame, and that response would no longer be the one a
+bare server sends.  So every wrapper that lets Swift's exceptions pass
+does so as::
+
+    except BaseException as exc:
+        drop_own_frame(exc)
+        raise
+
+A bare ``raise`` re-raises with the exception's ``__traceback__`` and, from
+Python 3.11, adds no entry for the frame it runs in.  On older Pythons the
+frame stays in the traceback; nothing else changes.
+"""
+
+
+def drop_own_frame(exc):
+    """Remove the innermost caller's frame (the head of ``exc``'s
+    traceback), unless the exception was raised in that frame itself."""
+    tb = exc.__traceback__
+    if tb is not None and tb.tb_next is not None:
+        exc.__traceback__ = tb.tb_next

@@ -1,0 +1,113 @@
+"""Swift's exceptions pass through every wrapper without its frame.
+
+A 500 from Swift or eventlet carries the traceback in its body; a frame of
+ours in it would make the response differ from a bare server's.
+"""
+
+import sys
+import traceback
+
+import greenlet
+import pytest
+from eventlet import tpool
+from swift.common import swob
+
+from swiftinst import context, diskfile_hooks, eventloop
+from swiftinst.input import TimedInput
+from swiftinst.middleware import filter_factory
+from swiftinst.store import MetricStore
+from tests.unit.helpers import make_recorder
+
+pytestmark = pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason='before Python 3.11 a bare raise puts its own frame back')
+
+
+def our_frames(excinfo):
+    return [frame for frame in traceback.extract_tb(excinfo.tb)
+            if '/swiftinst/' in frame.filename]
+
+
+class Swift(Exception):
+    pass
+
+
+class FailingInput(object):
+    def read(self, *args):
+        raise Swift('read')
+
+    readline = readlines = read
+
+
+class Context(object):
+    hub_wait = 0.0
+
+
+@pytest.mark.parametrize('method', ['read', 'readline', 'readlines'])
+def test_input_reads(method):
+    timed = TimedInput(FailingInput(), Context())
+    with pytest.raises(Swift) as excinfo:
+        getattr(timed, method)(10)
+    assert not our_frames(excinfo)
+
+
+def test_the_filter_itself(tmp_path):
+    def app(env, start_response):
+        raise Swift('app')
+    f = filter_factory({}, metrics_dir=str(tmp_path / 'm'),
+                       devices=str(tmp_path))(app)
+    try:
+        with pytest.raises(Swift) as excinfo:
+            f(swob.Request.blank('/sda/0/a/c/o', method='PUT',
+                                 body=b'x').environ, lambda *a: None)
+        assert not our_frames(excinfo)
+    finally:
+        diskfile_hooks.uninstall()
+
+
+@pytest.fixture
+def hooked(tmp_path):
+    diskfile_hooks.install(make_recorder(
+        MetricStore(str(tmp_path / 'm'), (0.1, 1.0))))
+    yield
+    diskfile_hooks.uninstall()
+
+
+def test_diskfile_helpers_on_the_hub_and_in_tpool(hooked):
+    from swift.obj import diskfile
+    with pytest.raises(OSError) as excinfo:
+        diskfile.fsync(987654)                      # on the hub
+    assert not our_frames(excinfo)
+    with pytest.raises(OSError) as excinfo:
+        diskfile.tpool.execute(diskfile.fsync, 987654)  # a native thread
+    assert not our_frames(excinfo)
+
+
+def test_diskfile_methods(hooked):
+    from swift.obj import diskfile
+    for method in (diskfile.BaseDiskFile.open,
+                   diskfile.BaseDiskFileWriter.open,
+                   diskfile.BaseDiskFileWriter.write):
+        with pytest.raises(Exception) as excinfo:
+            method(object(), b'x') if method.__name__ == 'write' \
+                else method(object())
+        assert not our_frames(excinfo), method
+
+
+class Accounted(object):
+    tpool_done = tpool_called = None
+
+
+@pytest.mark.parametrize('in_request', [False, True])
+def test_accounted_tpool_execute(in_request):
+    execute = eventloop._accounted_execute(tpool.execute)
+    ctx = Accounted()
+    if in_request:
+        context.register(ctx, greenlet.getcurrent())
+    try:
+        with pytest.raises(Swift) as excinfo:
+            execute(FailingInput().read)
+    finally:
+        context.unregister(ctx, greenlet.getcurrent())
+    assert not our_frames(excinfo)
+    assert (ctx.tpool_done is not None) is in_request
