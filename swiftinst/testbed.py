@@ -31,6 +31,13 @@ default = yes
 
 [storage-policy:1]
 name = silver
+
+[storage-policy:2]
+name = ec
+policy_type = erasure_coding
+ec_type = liberasurecode_rs_vand
+ec_num_data_fragments = 2
+ec_num_parity_fragments = 1
 """
 
 
@@ -46,27 +53,30 @@ def _executable(name):
     return here if os.path.exists(here) else shutil.which(name) or name
 
 
-def _swift_reads_swift_dir():
-    """Whether this Swift's servers read swift.conf from ``swift_dir``.
+def testbed_policies():
+    """Whether servers here see every policy of the testbed's swift.conf.
 
-    Older releases (2.29 among them) validate /etc/swift/swift.conf before
-    they read the server's config, and nothing moves it elsewhere.
+    Swift loads its storage policies from /etc/swift/swift.conf when it is
+    imported; ``swift_dir`` moves only the hash settings (2.29 does not
+    even honour that).  As root, each server runs in a private mount
+    namespace where /etc/swift is its own directory; otherwise a Swift that
+    honours ``swift_dir`` runs with the default policy alone.
     """
-    from swift.common import wsgi
-    return hasattr(wsgi, 'set_swift_dir')
+    return os.geteuid() == 0
 
 
 def _with_swift_conf_from(swift_dir, command):
-    """``command`` in a private mount namespace where /etc/swift is
-    ``swift_dir``: an older Swift then reads the testbed's swift.conf, and
-    the host's /etc/swift is left alone.  Needs root."""
-    if os.geteuid() != 0:
+    if testbed_policies():
+        os.makedirs('/etc/swift', exist_ok=True)
+        return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+                'mount --bind "$0" /etc/swift && exec "$@"', swift_dir] + \
+            command
+    from swift.common import wsgi
+    if not hasattr(wsgi, 'set_swift_dir'):
         raise RuntimeError(
             'this Swift reads only /etc/swift/swift.conf; running it on a '
             'testbed swift.conf needs root (a private mount namespace)')
-    os.makedirs('/etc/swift', exist_ok=True)
-    return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-            'mount --bind "$0" /etc/swift && exec "$@"', swift_dir] + command
+    return command
 
 
 class UdpListener(object):
@@ -217,8 +227,7 @@ class ObjectServer(object):
         self.stderr_path = os.path.join(self.root, 'server.stderr')
         with open(self.stderr_path, 'ab') as err:
             command = [_executable('swift-object-server'), self.conf_path]
-            if not _swift_reads_swift_dir():
-                command = _with_swift_conf_from(self.swift_dir, command)
+            command = _with_swift_conf_from(self.swift_dir, command)
             if self.cpus is not None:
                 command = ['taskset', '-c', str(self.cpus)] + command
             self.proc = subprocess.Popen(
