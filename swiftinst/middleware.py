@@ -178,7 +178,7 @@ class InstrumentMiddleware(object):
 
     def flush(self, compact=False):
         try:
-            tpool.execute(self.store.flush)
+            self._count_problems(tpool.execute(self.store.flush))
             if compact:
                 self._count_problems(tpool.execute(self.store.compact))
         except Exception as err:

@@ -54,6 +54,9 @@ SNAPSHOT_PREFIX = 'snap-'
 TMP_SUFFIX = '.tmp'
 ARCHIVE = 'archive'
 LOCK = 'archive.lock'
+# What a read-only or full metrics_dir answers a write with.
+_CANNOT_WRITE = frozenset((errno.EROFS, errno.EACCES, errno.EPERM,
+                           errno.ENOSPC, errno.EDQUOT))
 _LITTLE = array('Q', [1]).tobytes()[0] == 1
 
 
@@ -311,10 +314,12 @@ class MetricStore(object):
 
         The periodic flusher and a scrape may flush at once, from two
         native threads: the lock keeps a later snapshot from being replaced
-        by an earlier one.
+        by an earlier one.  Returns a list of StoreErrors; raises OSError
+        when the snapshot cannot be written.
         """
         if self.wid is None or self.pid != os.getpid():
-            return
+            return []
+        problems = []
         name = SNAPSHOT_PREFIX + self.wid
         tmp = self._path(name + TMP_SUFFIX)
         with self._flush_lock:
@@ -322,10 +327,16 @@ class MetricStore(object):
             try:
                 self._write_file(tmp, blob)
             except FileNotFoundError:
-                # metrics_dir was removed under us; recreate it, carry on.
+                # metrics_dir was removed under us: recreate it, carry on.
+                # Live workers republish their whole counts; those of
+                # workers that have exited are gone.
                 os.makedirs(self.directory, exist_ok=True)
+                problems.append(StoreError(
+                    'store', 'metrics_dir %s was removed; recreated it, '
+                    'without the counts of exited workers' % self.directory))
                 self._write_file(tmp, blob)
             os.rename(tmp, self._path(name))
+        return problems
 
     @staticmethod
     def _write_file(path, blob, sync=False):
@@ -340,7 +351,14 @@ class MetricStore(object):
             os.close(fd)
 
     def _lock(self, mode):
-        fd = os.open(self._path(LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self._path(LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            if err.errno not in _CANNOT_WRITE:
+                raise
+            # A read-only or full metrics_dir: a scrape still reads what is
+            # there, and flock works on a read-only descriptor too.
+            fd = os.open(self._path(LOCK), os.O_RDONLY)
         try:
             fcntl.flock(fd, mode)
         except BaseException:
@@ -395,7 +413,7 @@ class MetricStore(object):
         """
         problems = list(self.compact())
         try:
-            self.flush()
+            problems.extend(self.flush())
         except OSError as err:
             problems.append(StoreError('store', 'cannot flush: %s' % err))
         acc = self._accumulator()

@@ -82,9 +82,9 @@ def _with_swift_conf_from(swift_dir, command):
 class UdpListener(object):
     """Collects datagrams (syslog lines or statsd packets) in a thread."""
 
-    def __init__(self, host='127.0.0.1'):
+    def __init__(self, host='127.0.0.1', port=0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.port = self.sock.getsockname()[1]
         self.messages = []
         self._thread = threading.Thread(target=self._run, daemon=True)

@@ -1,8 +1,10 @@
 """The multi-worker store: merging, compaction, pid reuse, races."""
 
+import errno
 import multiprocessing
 import os
 import threading
+from unittest import mock
 
 import pytest
 
@@ -210,8 +212,31 @@ def test_deleted_metrics_dir_is_recreated(tmp_path):
     s = MetricStore(d, BOUNDS)
     s.adopt_current_process()
     s.observe(KEY, 0.1)
-    s.flush()
+    problems = s.flush()
     assert os.listdir(d) == ['snap-' + s.wid]
+    # said once, so the loss of exited workers' counts is on record
+    assert [p.component for p in problems] == ['store']
+    assert 'removed' in str(problems[0])
+    assert s.flush() == []
+
+
+def test_a_read_only_metrics_dir_can_still_be_scraped(tmp_path):
+    d = str(tmp_path / 'ro')
+    s = MetricStore(d, BOUNDS)
+    s.adopt_current_process()
+    s.observe(KEY, 0.1)
+    s.merged()                          # creates the lock file
+    real_open = os.open
+
+    def read_only_open(path, flags, *args):
+        if flags & (os.O_WRONLY | os.O_RDWR):
+            raise OSError(errno.EROFS, 'Read-only file system', path)
+        return real_open(path, flags, *args)
+    s.observe(KEY, 0.2)
+    with mock.patch('os.open', read_only_open):
+        series, problems = s.merged()
+    assert series[KEY][:-1] and sum(series[KEY][:-1]) == 1   # as last flushed
+    assert [p.component for p in problems] == ['store']
 
 
 def test_process_start_time_tells_pid_reuse_apart():

@@ -1,0 +1,162 @@
+"""Faults in the metrics path cost metrics, never a request.
+
+Each test breaks one thing the filter writes to (metrics_dir, statsd)
+while a real server runs, checks that requests still succeed, that
+``swift_object_instrumentation_errors_total`` names the component and
+that the log says it once per worker rather than per request, then clears
+the fault and checks the counts come back exact, without a restart.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from swiftinst.testbed import UdpListener
+from tests.conftest import scrape, settled_scrape, start_server
+
+ERRORS = 'swift_object_instrumentation_errors_total'
+REQUESTS = 'swift_object_request_seconds_count'
+WORKERS = 2
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason='mounting a small tmpfs needs root')
+
+
+def puts(server, prefix, n):
+    for i in range(n):
+        status = server.put('sda', '%s-%d' % (prefix, i), b'f' * 100)[0]
+        assert status == 201, status
+
+
+def put_count(s):
+    return s.total(REQUESTS, method='PUT', status='2xx')
+
+
+def exactly(server, n):
+    s = settled_scrape(server, lambda s: put_count(s) == n)
+    assert put_count(s) == n
+
+
+def error_lines(server, component):
+    return [line for line in server.log.lines()
+            if 'swiftinst: %s error' % component in line]
+
+
+def survives(server, fault, clear, component, scrape_works=True):
+    """PUTs before, during and after ``fault``; the counts of all of them
+    once ``clear`` has run."""
+    puts(server, 'before', 5)
+    exactly(server, 5)
+    fault()
+    try:
+        puts(server, 'during', 10)
+        time.sleep(0.5)                 # several failed flushes per worker
+        if scrape_works:
+            assert scrape(server).total(ERRORS, component=component) >= 1
+        puts(server, 'during-more', 10)
+        time.sleep(0.3)
+        lines = error_lines(server, component)
+        assert 1 <= len(lines) <= WORKERS, lines
+    finally:
+        clear()
+    exactly(server, 25)
+    assert len(error_lines(server, component)) <= WORKERS
+
+
+@pytest.fixture
+def tmpfs(request, tmp_path):
+    """A 1 MiB tmpfs, mounted before the server starts (whose private
+    mount namespace then shares it)."""
+    path = str(tmp_path / 'metrics')
+    os.mkdir(path)
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', path],
+                   check=True)
+    request.addfinalizer(lambda: subprocess.run(['umount', '-l', path]))
+    return path
+
+
+def test_metrics_dir_deleted(request):
+    server = start_server(request, workers=WORKERS)
+    survives(server, lambda: shutil.rmtree(server.metrics_dir),
+             lambda: None, 'store', scrape_works=False)
+
+
+@needs_root
+def test_metrics_dir_read_only(request, tmpfs):
+    # The disk-state sampler holds its election lock open for writing,
+    # which a remount refuses ("busy"); a kernel turning a filesystem
+    # read-only after an error does not ask.
+    server = start_server(request, workers=WORKERS, filter_options={
+        'metrics_dir': tmpfs, 'disk_state_interval': '0'})
+
+    def remount(mode):
+        for _ in range(50):             # a flush may hold a temp file open
+            if subprocess.run(['mount', '-o', 'remount,' + mode, tmpfs],
+                              stderr=subprocess.DEVNULL).returncode == 0:
+                return
+            time.sleep(0.02)
+        raise AssertionError('cannot remount %s %s' % (tmpfs, mode))
+    survives(server, lambda: remount('ro'), lambda: remount('rw'), 'store')
+
+
+@needs_root
+def test_metrics_dir_full(request, tmpfs):
+    server = start_server(request, workers=WORKERS,
+                          filter_options={'metrics_dir': tmpfs})
+    filler = os.path.join(tmpfs, 'filler')
+
+    def fill():
+        with open(filler, 'wb') as f:
+            try:
+                while True:
+                    f.write(b'\0' * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        # what the workers' snapshot renames freed, fill too
+        with open(filler + '2', 'wb') as f:
+            try:
+                f.write(b'\0' * (1 << 20))
+            except OSError:
+                pass
+    survives(server, fill, lambda: (os.unlink(filler),
+                                    os.unlink(filler + '2')), 'store')
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_statsd_port_refusing_then_listening(request):
+    # Nothing listens: the kernel answers each datagram with ICMP port
+    # unreachable.  Requests do not notice; once a daemon listens, the
+    # timers arrive, without a restart.
+    port = free_udp_port()
+    server = start_server(request, workers=WORKERS, filter_options={
+        'log_statsd_host': '127.0.0.1', 'log_statsd_port': str(port)})
+    puts(server, 'refused', 10)
+    listener = UdpListener(port=port)
+    request.addfinalizer(listener.close)
+    puts(server, 'heard', 5)
+    listener.wait_for(lambda line: 'disk.fsync.sda' in line)
+    exactly(server, 15)
+
+
+@pytest.mark.parametrize('host', ['statsd.invalid', '192.0.2.1', '::1'])
+def test_statsd_unresolvable_or_unreachable(request, host):
+    server = start_server(request, workers=WORKERS, filter_options={
+        'log_statsd_host': host, 'log_statsd_port': '8125'})
+    puts(server, 'p', 20)
+    exactly(server, 20)
+    lines = error_lines(server, 'statsd')
+    assert len(lines) <= WORKERS, lines
+    if host == 'statsd.invalid':
+        assert lines and 'cannot resolve statsd.invalid' in lines[0]
+        s = scrape(server)
+        assert s.total(ERRORS, component='statsd') >= 1
