@@ -53,7 +53,7 @@ def _executable(name):
     return here if os.path.exists(here) else shutil.which(name) or name
 
 
-def testbed_policies():
+def all_policies_available():
     """Whether servers here see every policy of the testbed's swift.conf.
 
     Swift loads its storage policies from /etc/swift/swift.conf when it is
@@ -66,7 +66,7 @@ def testbed_policies():
 
 
 def _with_swift_conf_from(swift_dir, command):
-    if testbed_policies():
+    if all_policies_available():
         os.makedirs('/etc/swift', exist_ok=True)
         return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
                 'mount --bind "$0" /etc/swift && exec "$@"', swift_dir] + \

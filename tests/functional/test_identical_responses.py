@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings, \
     strategies as st
 
-from swiftinst.testbed import ObjectServer
+from swiftinst.testbed import ObjectServer, all_policies_available
 from tests.conftest import scrape, settled_scrape, start_server
 
 REQUESTS = 'swift_object_request_seconds_count'
@@ -321,6 +321,13 @@ def multiphase_put(path, data, frag_index, boundary=b'bnd42'):
     return head, [chunked(data, 1000), chunked(commit, 1000)]
 
 
+needs_ec_policy = pytest.mark.skipif(
+    not all_policies_available(),
+    reason='the EC policy of the testbed swift.conf needs root (see '
+           'swiftinst.testbed.all_policies_available)')
+
+
+@needs_ec_policy
 @pytest.mark.parametrize('size', [0, 1, 5000, 300000])
 def test_multiphase_ec_put_is_identical(pair, size):
     data = bytes(range(256)) * (size // 256) + b'f' * (size % 256)
@@ -344,6 +351,7 @@ def test_multiphase_ec_put_is_identical(pair, size):
                    status='2xx') > 0
 
 
+@needs_ec_policy
 def test_a_multiphase_put_cut_off_before_its_commit_is_identical(pair):
     path = b'/sdb/0/a/c/ec-uncommitted'
     head, body = multiphase_put(path, b'x' * 3000, frag_index=0)

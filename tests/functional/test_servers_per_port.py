@@ -1,0 +1,64 @@
+"""servers_per_port: one scrape, on any port, shows the whole server.
+
+With ``servers_per_port`` Swift starts workers per ring port, and each
+port's workers serve only their devices' requests, yet share the
+filter's metrics_dir; so a scrape on either port must show both devices.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from swiftinst.testbed import ObjectServer, all_policies_available, \
+    free_port
+from tests.conftest import FAST, settled_scrape
+
+FSYNC = 'swift_object_disk_op_seconds_count'
+
+
+def ring_builder(*args):
+    here = os.path.join(os.path.dirname(sys.executable),
+                        'swift-ring-builder')
+    out = subprocess.run([here] + list(args), capture_output=True, text=True)
+    # 1 is swift-ring-builder's "done, with warnings"
+    assert out.returncode in (0, 1), out.stdout + out.stderr
+
+
+def build_rings(swift_dir, devices_and_ports):
+    """A ring per policy the server loads, each device on its own port."""
+    for index in (0, 1, 2) if all_policies_available() else (0,):
+        builder = os.path.join(swift_dir, 'object%s.builder' % (
+            '-%d' % index if index else ''))
+        ring_builder(builder, 'create', '4', '1', '1')
+        for device, port in devices_and_ports:
+            ring_builder(builder, 'add',
+                         'r1z1-127.0.0.1:%d/%s' % (port, device), '100')
+        ring_builder(builder, 'rebalance')
+
+
+@pytest.fixture
+def per_port(request):
+    ports = {'sda': free_port(), 'sdb': free_port()}
+    server = ObjectServer(workers=4, filter_options=FAST, server_options={
+        'servers_per_port': '2', 'bind_port': str(ports['sda'])})
+    request.addfinalizer(server.close)
+    build_rings(server.swift_dir, sorted(ports.items()))
+    server.port = ports['sda']
+    server.start()
+    return server, ports
+
+
+def test_a_scrape_on_either_port_shows_both_devices(per_port):
+    server, ports = per_port
+    assert len(server.worker_pids()) == 4       # two per port
+    for device, n in (('sda', 3), ('sdb', 5)):
+        server.port = ports[device]
+        for i in range(n):
+            assert server.put(device, 'spp-%d' % i, b'p' * 10)[0] == 201
+    for device in ('sda', 'sdb'):
+        server.port = ports[device]
+        s = settled_scrape(server, lambda s: s.total(FSYNC, op='fsync') == 8)
+        assert s.total(FSYNC, op='fsync', device='sda') == 3
+        assert s.total(FSYNC, op='fsync', device='sdb') == 5
