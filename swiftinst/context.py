@@ -79,9 +79,15 @@ class LabelPolicy(object):
     def policy(self, index):
         index = (index or '0').strip()
         if index not in self._policies:
-            self._refresh()
-            if index not in self._policies:
+            # Swift reads the index with int(): '01' is policy 1.
+            try:
+                index = str(int(index))
+            except ValueError:
                 return metrics.OTHER_POLICY
+            if index not in self._policies:
+                self._refresh()
+                if index not in self._policies:
+                    return metrics.OTHER_POLICY
         return index
 
     @staticmethod

@@ -51,6 +51,9 @@ def test_methods_and_policies_are_bounded(tmp_path):
     assert labels.policy('0') == '0'
     assert labels.policy('12345') == metrics.OTHER_POLICY
     assert labels.policy('a' * 100) == metrics.OTHER_POLICY
+    assert labels.policy('00') == labels.policy(' 0 ') == '0'   # as Swift
+    assert labels.policy('-0') == '0'
+    assert labels.policy('0x1') == metrics.OTHER_POLICY
 
 
 def test_split_device_partition():
