@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv test unit functional test-compat demo bench bench-quick bench-instructions repro clean
+.PHONY: venv test unit functional test-compat demo bench bench-quick bench-instructions soak repro clean
 
 $(STAMP): setup.cfg setup.py requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(PY) -m bench.run --quick
+
+# A worker's memory over 100,000 mixed requests (wrk; a few minutes).
+soak: $(STAMP)
+	$(PY) -m bench.soak
 
 # Instructions per PUT under callgrind (Debian's valgrind): repeatable to
 # 0.2 %, for telling which part of the filter costs what.

@@ -1,6 +1,8 @@
 -- wrk script for the end-to-end benchmark.
---   SWIFTINST_METHOD      PUT (fresh object names) or GET (pre-filled
---                         objects bench-get-0 .. N-1); default PUT
+--   SWIFTINST_METHOD      PUT (fresh object names), GET (pre-filled
+--                         objects bench-get-0 .. N-1) or MIX (the soak's
+--                         PUTs, GETs and POSTs of recent objects, unknown
+--                         devices, policies and methods); default PUT
 --   SWIFTINST_BODY_BYTES  PUT body size, default 4096
 --   SWIFTINST_OBJECTS     N for GET, default 100
 --   SWIFTINST_DEVICE      default sda
@@ -25,11 +27,42 @@ function init(args)
                          math.random(1, 1000000000))
 end
 
+local odd_methods = {"PATCH", "PROPFIND", "MKCOL", "LOCK", "PURGE",
+                     "REPORT", "NOTIFY", "SUBSCRIBE", "SEARCH", "LINK"}
+
+local function mixed()
+  local r = math.random(100)
+  local recent = prefix .. math.max(1, counter - math.random(0, 50))
+  if r <= 20 then
+    return wrk.format("GET", recent)
+  elseif r <= 30 then       -- metadata (not HEAD: wrk waits for its body)
+    return wrk.format("POST", recent, {
+      ["X-Timestamp"] = string.format("%d.%05d", os.time() + 1,
+                                      counter % 100000),
+      ["X-Object-Meta-Soak"] = "yes"})
+  elseif r <= 37 then       -- a device that does not exist: 507
+    return wrk.format("GET", string.format("/x%d/0/a/c/o",
+                                           math.random(1, 1000000000)))
+  elseif r <= 44 then       -- a policy that does not exist: 503
+    return wrk.format("GET", recent, {
+      ["X-Backend-Storage-Policy-Index"] = tostring(math.random(3, 99999))})
+  elseif r <= 50 then       -- a method Swift does not serve: 405 (wrk's
+                            -- parser knows only registered methods)
+    return wrk.format(odd_methods[math.random(#odd_methods)], recent)
+  end
+  return nil                -- a PUT
+end
+
 function request()
   counter = counter + 1
   if method == "GET" then
     return wrk.format("GET", string.format("/%s/0/a/c/bench-get-%d",
                                            device, counter % objects))
+  elseif method == "MIX" then
+    local other = mixed()
+    if other then
+      return other
+    end
   end
   local headers = {
     ["X-Timestamp"] = string.format("%d.%05d", os.time(), counter % 100000),
