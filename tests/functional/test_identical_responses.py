@@ -406,5 +406,6 @@ def test_replicate_and_ssync_are_identical(pair):
     def added(s, method):
         return s.total(REQUESTS, method=method, status='2xx') - \
             before.total(REQUESTS, method=method, status='2xx')
-    s = settled_scrape(pair[1], lambda s: added(s, 'SSYNC') >= 1)
+    s = settled_scrape(pair[1], lambda s: added(s, 'SSYNC') >= 1 and
+                       added(s, 'REPLICATE') >= 2)
     assert added(s, 'SSYNC') == 1 and added(s, 'REPLICATE') == 2
