@@ -42,23 +42,7 @@ class TimedInput(object):
         object.__setattr__(self, '_wrapped', wrapped)
         object.__setattr__(self, '_ctx', ctx)
 
-    def read(self, *args, **kwargs):
-        # The hot one: what _timed_reader makes, written out, so that each
-        # chunk costs an attribute lookup rather than a getattr() call.
-        ctx = self._ctx
-        hub_before = ctx.hub_wait
-        started = _monotonic()
-        try:
-            data = self._wrapped.read(*args, **kwargs)
-        except BaseException as exc:
-            drop_own_frame(exc)
-            raise
-        try:
-            ctx.on_read(started, len(data), hub_before)
-        except Exception:
-            ctx.recorder.error('input')
-        return data
-
+    read = _timed_reader('read')
     readline = _timed_reader('readline')
     readlines = _timed_reader('readlines',
                               lambda lines: sum(map(len, lines)))
