@@ -41,13 +41,13 @@ ec_num_parity_fragments = 1
 """
 
 
-def free_port(host='127.0.0.1'):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+def free_port(host='127.0.0.1', kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
 
-def _executable(name):
+def executable(name):
     """The console script beside this interpreter, else the one on PATH."""
     here = os.path.join(os.path.dirname(sys.executable), name)
     return here if os.path.exists(here) else shutil.which(name) or name
@@ -66,6 +66,8 @@ def all_policies_available():
 
 
 def _with_swift_conf_from(swift_dir, command):
+    """``command`` where it reads ``swift_dir``'s swift.conf (see
+    all_policies_available)."""
     if all_policies_available():
         os.makedirs('/etc/swift', exist_ok=True)
         return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
@@ -226,7 +228,7 @@ class ObjectServer(object):
         env.update(self.env)
         self.stderr_path = os.path.join(self.root, 'server.stderr')
         with open(self.stderr_path, 'ab') as err:
-            command = [_executable('swift-object-server'), self.conf_path]
+            command = [executable('swift-object-server'), self.conf_path]
             command = _with_swift_conf_from(self.swift_dir, command)
             if self.cpus is not None:
                 command = ['taskset', '-c', str(self.cpus)] + command

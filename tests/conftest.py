@@ -3,11 +3,14 @@ import time
 
 import pytest
 
+from swiftinst import metrics
 from swiftinst.analysis import Scrape
 from swiftinst.testbed import ObjectServer
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 
+# Requests counted, by method, device, policy and status class.
+REQUESTS = metrics.REQUEST.name + '_count'
 # Short flushes keep the tests quick; the default is 1 s.
 FAST = {'flush_interval': '0.1'}
 

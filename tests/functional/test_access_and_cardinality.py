@@ -9,7 +9,7 @@ import time
 import pytest
 
 from swiftinst import metrics
-from tests.conftest import scrape, settled_scrape, start_server
+from tests.conftest import REQUESTS, scrape, settled_scrape, start_server
 
 
 def metrics_status(host, port, headers=None):
@@ -44,7 +44,6 @@ def test_allowed_ips_over_ipv4_ipv6_and_mapped(request, allowed, from_v4,
                 'Forwarded': 'for=%s' % forwarded}) == status
 
 
-REQUESTS = 'swift_object_request_seconds_count'
 # Kinds of value a client can choose; each kind gets random contents.
 METHODS = list(metrics.METHODS) + ['WORD', 'get', 'M-SEARCH']
 DEVICES = ['sda', 'sdb', 'word', 'sdword']

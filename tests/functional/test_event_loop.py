@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from swiftinst.testbed import ObjectServer, slow_disk_env
-from tests.conftest import scrape, settled_scrape, start_server
+from tests.conftest import REQUESTS, scrape, settled_scrape, start_server
 
 PHASE_SUM = 'swift_object_request_phase_seconds_sum'
 BLOCK_DELAY = 0.5
@@ -21,7 +21,7 @@ def phase(s, name, **labels):
 def scrape_after(server, puts):
     """The first scrape that has counted ``puts`` PUT requests."""
     def counted(s):
-        return s.total('swift_object_request_seconds_count',
+        return s.total(REQUESTS,
                        method='PUT') == puts
     s = settled_scrape(server, counted)
     assert counted(s)
@@ -128,7 +128,7 @@ def test_phases_add_up_to_the_wall_time(request):
             phases = s.total(PHASE_SUM, method=method, device=device)
             assert phases == pytest.approx(wall, rel=0.05, abs=1e-4), \
                 (method, device)
-            assert s.total('swift_object_request_seconds_count',
+            assert s.total(REQUESTS,
                            method=method, device=device) * 4 == s.total(
                 'swift_object_request_phase_seconds_count', method=method,
                 device=device)

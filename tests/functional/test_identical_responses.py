@@ -20,9 +20,7 @@ from hypothesis import HealthCheck, event, given, settings, \
     strategies as st
 
 from swiftinst.testbed import ObjectServer, all_policies_available
-from tests.conftest import scrape, settled_scrape, start_server
-
-REQUESTS = 'swift_object_request_seconds_count'
+from tests.conftest import REQUESTS, scrape, settled_scrape, start_server
 
 DEVICES = ('sda', 'sdb', 'metrics')
 EC_POLICY = '2'

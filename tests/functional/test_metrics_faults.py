@@ -15,11 +15,10 @@ import time
 
 import pytest
 
-from swiftinst.testbed import UdpListener
-from tests.conftest import scrape, settled_scrape, start_server
+from swiftinst.testbed import UdpListener, free_port
+from tests.conftest import REQUESTS, scrape, settled_scrape, start_server
 
 ERRORS = 'swift_object_instrumentation_errors_total'
-REQUESTS = 'swift_object_request_seconds_count'
 WORKERS = 2
 
 needs_root = pytest.mark.skipif(
@@ -127,17 +126,11 @@ def test_metrics_dir_full(request, tmpfs):
                                     os.unlink(filler + '2')), 'store')
 
 
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def test_statsd_port_refusing_then_listening(request):
     # Nothing listens: the kernel answers each datagram with ICMP port
     # unreachable.  Requests do not notice; once a daemon listens, the
     # timers arrive, without a restart.
-    port = free_udp_port()
+    port = free_port(kind=socket.SOCK_DGRAM)
     server = start_server(request, workers=WORKERS, filter_options={
         'log_statsd_host': '127.0.0.1', 'log_statsd_port': str(port)})
     puts(server, 'refused', 10)

@@ -8,7 +8,7 @@ import pytest
 
 from swiftinst.analysis import Scrape
 from swiftinst.testbed import ObjectServer, UdpListener, slow_disk_env
-from tests.conftest import scrape, settled_scrape, start_server
+from tests.conftest import REQUESTS, scrape, settled_scrape, start_server
 
 FSYNC = 'swift_object_disk_op_seconds_count'
 
@@ -41,12 +41,12 @@ def test_request_count_equals_requests_sent(server):
     sent += 1
 
     def exact(s):
-        return s.total('swift_object_request_seconds_count',
+        return s.total(REQUESTS,
                        device='sda') == sent
     assert exact(settled_scrape(server, exact))
     assert_every_scrape(server, exact)
     s = scrape(server)
-    assert s.total('swift_object_request_seconds_count', method='PUT',
+    assert s.total(REQUESTS, method='PUT',
                    status='2xx') == 10
     assert s.total('swift_object_input_bytes_total', method='PUT') == 1000
 
@@ -133,20 +133,20 @@ def test_statsd_datagrams_arrive(request):
 def test_unknown_device_adds_no_label_value(server):
     server.put('sda', 'known', b'k')
     before = settled_scrape(server, lambda s: s.total(
-        'swift_object_request_seconds_count', method='PUT') >= 1)
+        REQUESTS, method='PUT') >= 1)
     for name in ('nosuchdev', 'x' * 200, '..', 'metrics', '%ff'):
         server.request('PUT', '/%s/0/a/c/o' % name, b'b',
                        server.object_headers(b'b'))
     server.request('BREW', '/sda/0/a/c/o')
     server.put('sda', 'o2', b'b', policy=99)
     after = settled_scrape(server, lambda s: s.total(
-        'swift_object_request_seconds_count', device='other') >= 5)
-    devices = after.label_values('swift_object_request_seconds_count',
+        REQUESTS, device='other') >= 5)
+    devices = after.label_values(REQUESTS,
                                  'device')
     assert devices <= {'sda', 'sdb', 'other'}
-    assert after.label_values('swift_object_request_seconds_count',
+    assert after.label_values(REQUESTS,
                               'method') <= {'PUT', 'HEAD', 'OTHER'}
-    assert after.label_values('swift_object_request_seconds_count',
+    assert after.label_values(REQUESTS,
                               'policy') <= {'0', '1', 'other'}
     assert before.label_values(FSYNC, 'device') == \
         after.label_values(FSYNC, 'device')

@@ -7,21 +7,19 @@ filter's metrics_dir; so a scrape on either port must show both devices.
 
 import os
 import subprocess
-import sys
 
 import pytest
 
 from swiftinst.testbed import ObjectServer, all_policies_available, \
-    free_port
+    executable, free_port
 from tests.conftest import FAST, settled_scrape
 
 FSYNC = 'swift_object_disk_op_seconds_count'
 
 
 def ring_builder(*args):
-    here = os.path.join(os.path.dirname(sys.executable),
-                        'swift-ring-builder')
-    out = subprocess.run([here] + list(args), capture_output=True, text=True)
+    out = subprocess.run([executable('swift-ring-builder')] + list(args),
+                         capture_output=True, text=True)
     # 1 is swift-ring-builder's "done, with warnings"
     assert out.returncode in (0, 1), out.stdout + out.stderr
 
