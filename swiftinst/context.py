@@ -118,7 +118,7 @@ class RequestContext(object):
     __slots__ = ('recorder', 'env', 'method', 'device', 'policy',
                  'partition', 'started', 'bytes_read', 'read_values',
                  'read_statsd', 'statsd_samples', 'finished', 'greenlet',
-                 'status', 'disk_ops', 'writing', 'write_excluded',
+                 'status', 'disk_ops', 'tpool_seconds',
                  # event-loop accounting (see eventloop)
                  'running', 'client_wait', 'hub_wait', 'tpool_wait',
                  'switched_at', 'idle_mark', 'tpool_called', 'tpool_done',
@@ -145,11 +145,9 @@ class RequestContext(object):
             self.read_statsd = self.statsd_samples = None
         self.finished = False
         self.status = None
-        # [(op, seconds, diskfile or None)], recorded when it ends; see
-        # diskfile_hooks
+        # [(op, seconds)], recorded when it ends; see diskfile_hooks
         self.disk_ops = []
-        self.writing = None       # the DiskFileWriter inside write()
-        self.write_excluded = 0.0
+        self.tpool_seconds = 0.0  # waited for tpool, so far
         self.greenlet = greenlet.getcurrent()
         register(self, self.greenlet)
 

@@ -12,10 +12,11 @@ Two kinds of code run a PUT's disk work:
   module-level helpers only append to a plain list, found through a
   native thread-local.
 
-Either way a timing is one ``(op, seconds, diskfile)`` appended to the
-running request's ``disk_ops`` list (from a tpool thread while the
-greenthread waits for it); the request records the list on the hub when
-it ends.  Work done outside any request is recorded as soon as it is done.
+Either way a timing is one ``(op, seconds)`` appended to the running
+request's ``disk_ops`` list (from a tpool thread while the greenthread
+waits for it); the request records the list on the hub when it ends, under
+its own device and policy.  Work done outside any request is recorded as
+soon as it is done, under the device of the diskfile it was done for.
 
 Hooks replace attributes of ``swift.obj.diskfile`` and its classes;
 ``uninstall()`` puts the originals back.  A hook point missing in some Swift
@@ -38,11 +39,11 @@ _active_get = context.active_get
 
 # The installed recorder; None disables recording but keeps the hooks.
 _recorder = None
-# .scope: the _NativeScope a tpool thread is filling.  A real (not green)
-# thread-local: the threads are native.
+# .ops: the list a tpool thread appends its timings to.  A real (not
+# green) thread-local: the threads are native.
 _native_local = patcher.original('_thread')._local()
 # greenlet -> _Detached, while a DiskFileWriter.write outside any request
-# runs: the part of a request context TimedTpool needs.
+# runs: what TimedTpool needs of a request context.
 _detached = {}
 # (owner, attribute name) -> original value, for uninstall().
 _originals = {}
@@ -50,14 +51,23 @@ _originals = {}
 _hub_ident = None
 
 
-def _record_detached(ops):
-    """Record ``[(op, seconds, diskfile)]`` done outside any request."""
+def _record_detached(ops, diskfile):
+    """Record ``[(op, seconds)]`` done outside any request: the diskfile
+    names the device, if there is one."""
     recorder = _recorder
-    if recorder is not None:
+    if recorder is not None and diskfile is not None:
         try:
-            recorder.disk_ops(ops)
+            recorder.detached_disk_ops(ops, diskfile)
         except Exception:
             recorder.error('diskfile')
+
+
+def _add_hub_op(op, seconds, diskfile):
+    ctx = _active_get(_getcurrent())
+    if ctx is not None:
+        ctx.disk_ops.append((op, seconds))
+    else:
+        _record_detached(((op, seconds),), diskfile)
 
 
 # -- helpers called inside swift.obj.diskfile ----------------------------
@@ -66,22 +76,20 @@ def _timed_helper(op, func):
     """Wrap a module-level helper that may run in a native thread.
 
     Helpers nest (``renamer`` and ``link_fd_to_path`` call ``fsync_dir``):
-    an outer op is charged only its own time, so the ops of one PUT add up
-    to the time spent, never more.  ``scope.nested`` is the time already
-    charged to helpers inside the one running.
+    an outer op is charged only its own time, less the ops appended while
+    it ran, so the ops of one PUT add up to the time spent, never more.
     """
 
     @functools.wraps(func)
     def timed(*args, **kwargs):
-        scope = getattr(_native_local, 'scope', None)
-        if scope is None:
+        ops = getattr(_native_local, 'ops', None)
+        if ops is None:
             try:
                 return _timed_outside_tpool(op, func, args, kwargs)
             except BaseException as exc:
                 drop_own_frame(exc)
                 raise
-        outer_nested = scope.nested
-        scope.nested = 0.0
+        mark = len(ops)
         started = _monotonic()
         try:
             return func(*args, **kwargs)
@@ -90,8 +98,9 @@ def _timed_helper(op, func):
             raise
         finally:
             seconds = _monotonic() - started
-            scope.ops.append((op, seconds - scope.nested, scope.diskfile))
-            scope.nested = outer_nested + seconds
+            if len(ops) != mark:
+                seconds -= sum(inner[1] for inner in ops[mark:])
+            ops.append((op, seconds))
     return timed
 
 
@@ -111,15 +120,18 @@ def _timed_outside_tpool(op, func, args, kwargs):
         raise
 
 
-class _NativeScope(object):
-    """Where one tpool call's helpers put their timings."""
-
-    __slots__ = ('ops', 'diskfile', 'nested')
-
-    def __init__(self, ops, diskfile):
-        self.ops = ops
-        self.diskfile = diskfile
-        self.nested = 0.0
+def _in_native_thread(ops, called, func, args, kwargs):
+    """What a tpool thread runs: ``func``, with the helpers it calls
+    appending to ``ops``."""
+    ops.append(('tpool_wait', _monotonic() - called))
+    _native_local.ops = ops
+    try:
+        return func(*args, **kwargs)
+    except BaseException as exc:
+        drop_own_frame(exc)
+        raise
+    finally:
+        _native_local.ops = None
 
 
 class TimedTpool(object):
@@ -140,50 +152,25 @@ class TimedTpool(object):
             if _recorder is None:
                 return self._real.execute(func, *args, **kwargs)
             current = _getcurrent()
-            ctx = _active_get(current) or _detached.get(current)
-            # The writer of a periodic fdatasync inside write(), or of its
-            # _finalize_put, has a diskfile; a manager's work has none, and
-            # is charged to the request's device.
-            writer = (ctx is not None and ctx.writing) or \
-                getattr(func, '__self__', None)
-            scope = _NativeScope([] if ctx is None else ctx.disk_ops,
-                                 getattr(writer, '_diskfile', None))
+            holder = _active_get(current) or _detached.get(current)
+            ops = [] if holder is None else holder.disk_ops
             called = _monotonic()
-
-            def in_native_thread():
-                scope.ops.append(('tpool_wait', _monotonic() - called,
-                                  scope.diskfile))
-                _native_local.scope = scope
-                try:
-                    return func(*args, **kwargs)
-                except BaseException as exc:
-                    drop_own_frame(exc)
-                    raise
-                finally:
-                    _native_local.scope = None
-
             try:
-                return self._real.execute(in_native_thread)
+                return self._real.execute(_in_native_thread, ops, called,
+                                          func, args, kwargs)
             finally:
-                if ctx is None:
-                    _record_detached(scope.ops)
-                elif ctx.writing:
-                    # a periodic fdatasync inside DiskFileWriter.write()
-                    ctx.write_excluded += _monotonic() - called
+                if holder is None:
+                    # a writer's _finalize_put outside any request
+                    _record_detached(ops, getattr(
+                        getattr(func, '__self__', None), '_diskfile', None))
+                else:
+                    holder.tpool_seconds += _monotonic() - called
         except BaseException as exc:
             drop_own_frame(exc)
             raise
 
 
 # -- methods that run on the hub -----------------------------------------
-
-def _add_hub_op(op, seconds, diskfile):
-    ctx = _active_get(_getcurrent())
-    if ctx is not None:
-        ctx.disk_ops.append((op, seconds, diskfile))
-    elif diskfile is not None:
-        _record_detached(((op, seconds, diskfile),))
-
 
 def _timed_method(op, method, of_writer):
     """Time ``method`` of a DiskFile, or of a DiskFileWriter (``of_writer``)
@@ -215,11 +202,11 @@ def _timed_write(method):
                 drop_own_frame(exc)
                 raise
         current = _getcurrent()
-        ctx = _active_get(current)
-        detached = ctx is None
+        holder = _active_get(current)
+        detached = holder is None
         if detached:
-            ctx = _detached[current] = _Detached()
-        ctx.writing = self
+            holder = _detached[current] = _Detached()
+        in_tpool_before = holder.tpool_seconds
         started = _monotonic()
         try:
             return method(self, *args, **kwargs)
@@ -227,26 +214,25 @@ def _timed_write(method):
             drop_own_frame(exc)
             raise
         finally:
-            ctx.disk_ops.append(
-                ('write', _monotonic() - started - ctx.write_excluded,
-                 getattr(self, '_diskfile', None)))
-            ctx.writing = None
-            ctx.write_excluded = 0.0
+            holder.disk_ops.append((
+                'write', _monotonic() - started -
+                (holder.tpool_seconds - in_tpool_before)))
             if detached:
                 del _detached[current]
-                _record_detached(ctx.disk_ops)
+                _record_detached(holder.disk_ops,
+                                 getattr(self, '_diskfile', None))
     return timed
 
 
 class _Detached(object):
-    """The part of a RequestContext a write outside any request needs."""
+    """What TimedTpool needs of a RequestContext, for a write outside any
+    request."""
 
-    __slots__ = ('disk_ops', 'writing', 'write_excluded')
+    __slots__ = ('disk_ops', 'tpool_seconds')
 
     def __init__(self):
         self.disk_ops = []
-        self.writing = None
-        self.write_excluded = 0.0
+        self.tpool_seconds = 0.0
 
 
 # swift.obj.diskfile's module-level helpers and the op each one is.

@@ -81,7 +81,7 @@ class Culprit(object):
         # The longest disk op this greenthread made on the hub during the
         # slice that just ended, if it explains most of the block.
         where, longest = metrics.WHERE_REQUEST, held / 2
-        for op, seconds, _ in ctx.disk_ops[ctx.slice_mark:]:
+        for op, seconds in ctx.disk_ops[ctx.slice_mark:]:
             if seconds >= longest and op in HUB_OPS:
                 where, longest = op, seconds
         self.where = where

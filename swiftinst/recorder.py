@@ -15,9 +15,6 @@ from swiftinst import eventloop, metrics
 from swiftinst.store import Histograms
 
 
-_NOTHING = object()
-
-
 def _identify(ctx):
     """The request, as every WARNING line about one names it."""
     return 'txn: %s, device: %s, partition: %s, client: %s' % (
@@ -113,35 +110,25 @@ class Recorder(object):
                 self._targets_by_path[key] = target
         return target
 
-    def disk_ops(self, ops, ctx=None):
-        """Observe ``[(op, seconds, diskfile or None)]``.
-
-        An op without a diskfile (a manager's work) goes to the request's
-        own device; outside a request (``ctx`` None) it is dropped.
-        """
+    def disk_ops(self, ops, target, statsd_samples=None):
+        """Observe ``[(op, seconds)]`` into ``target``'s histograms."""
         bounds = self.bounds
-        seen = _NOTHING
-        for op, seconds, diskfile in ops:
-            if diskfile is not seen:
-                target = self._target(diskfile, ctx)
-                if target is None:
-                    continue
-                seen = diskfile
-                histograms = target.histograms
+        histograms = target.histograms
+        for op, seconds in ops:
             # MetricStore.observe, on histograms looked up once
             values = histograms[op]
             values[bisect_left(bounds, seconds)] += 1
             values[-1] += seconds
-        if ctx is not None and ctx.statsd_samples is not None:
-            ctx.statsd_samples.extend(
-                (self._target(diskfile, ctx).statsd_names[op], seconds)
-                for op, seconds, diskfile in ops)
+        if statsd_samples is not None:
+            names = target.statsd_names
+            statsd_samples.extend((names[op], seconds)
+                                  for op, seconds in ops)
 
-    def _target(self, diskfile, ctx):
-        target = None if diskfile is None else self.target_of(diskfile)
-        if target is None and ctx is not None:
-            target = self.disk_target(ctx.device, ctx.policy)
-        return target
+    def detached_disk_ops(self, ops, diskfile):
+        """Ops done outside any request, for ``diskfile``."""
+        target = self.target_of(diskfile)
+        if target is not None:
+            self.disk_ops(ops, target)
 
     def slow_read(self, ctx, started, seconds, offset, nbytes, hub_wait):
         self.store.inc((metrics.SLOW_READS.name,
@@ -166,7 +153,7 @@ class Recorder(object):
 
     def slow_request(self, ctx, seconds):
         ops = collections.defaultdict(float)
-        for op, op_seconds, _ in ctx.disk_ops:
+        for op, op_seconds in ctx.disk_ops:
             ops[op] += op_seconds
         self.logger.warning(
             'Slow request: %s %.3fs, status %s%s; disk: %s (%s)', ctx.method,
@@ -186,7 +173,9 @@ class Recorder(object):
 
     def finish_request(self, ctx, seconds):
         if ctx.disk_ops:
-            self.disk_ops(ctx.disk_ops, ctx)
+            self.disk_ops(ctx.disk_ops, self.disk_target(ctx.device,
+                                                         ctx.policy),
+                          ctx.statsd_samples)
         labels = (ctx.method, ctx.device, ctx.policy)
         store = self.store
         store.observe(
