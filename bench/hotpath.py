@@ -53,7 +53,7 @@ def swiftinst_added():
         store = MetricStore(directory, DEFAULT_LATENCY_BUCKETS)
         recorder = Recorder(store, None, logging.getLogger('bench'), 1.0,
                             LabelPolicy(directory, 60.0))
-        ctx = RequestContext(recorder, {}, 'PUT', 'sda', '0', '1')
+        ctx = RequestContext(recorder, recorder.kind('PUT', 'sda', '0'), {})
         raw = ConstantInput()
         timed = TimedInput(raw, ctx)
         bare = per_call(raw.read)

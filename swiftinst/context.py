@@ -10,8 +10,6 @@ number of series is fixed by the node, never by its clients.
 import os
 import time
 import types
-from bisect import bisect_left
-
 import greenlet
 
 from swiftinst import metrics
@@ -105,56 +103,68 @@ def split_device_partition(path):
             parts[2] if len(parts) > 2 else '')
 
 
+def device_of(path):
+    """'/sda/123/a/c/o' -> 'sda': split_device_partition's first part,
+    for the per-request path."""
+    parts = path.split('/', 2)
+    return parts[1] if len(parts) > 1 else ''
+
+
 class RequestContext(object):
     """What the filter knows about one request while Swift serves it.
 
-    The hot path only adds numbers: the read histogram's live values are
-    looked up once, here.  Everything only a log line needs (txn id,
-    client, Content-Length) is read from the WSGI environment when such a
-    line is written, not on every request.  Statsd samples are buffered
-    and sent as one packet by finish().
+    The hot path only adds numbers: labels and live series come with the
+    request's RequestKind.  Everything only a log line needs (txn id,
+    client, partition, Content-Length) is read from the WSGI environment
+    when such a line is written, not on every request.  Statsd samples
+    are buffered and sent as one packet by finish().
     """
 
-    __slots__ = ('recorder', 'env', 'method', 'device', 'policy',
-                 'partition', 'started', 'bytes_read', 'read_values',
-                 'read_statsd', 'statsd_samples', 'finished', 'greenlet',
-                 'status', 'disk_ops', 'tpool_seconds',
+    __slots__ = ('recorder', 'kind', 'env', 'started', 'bytes_read',
+                 'statsd_samples', 'finished', 'greenlet', 'status',
+                 'disk_ops', 'tpool_seconds',
                  # event-loop accounting (see eventloop)
                  'running', 'client_wait', 'hub_wait', 'tpool_wait',
                  'switched_at', 'idle_mark', 'tpool_called', 'tpool_done',
                  'slice_mark')
 
-    def __init__(self, recorder, env, method, device, policy, partition):
+    def __init__(self, recorder, kind, env):
         self.recorder = recorder
+        self.kind = kind
         self.env = env
-        self.method = method
-        self.device = device
-        self.policy = policy
-        self.partition = partition
         self.started = self.switched_at = _monotonic()
         self.running = self.client_wait = self.hub_wait = \
-            self.tpool_wait = self.idle_mark = 0.0
+            self.tpool_wait = self.idle_mark = self.tpool_seconds = 0.0
         self.tpool_called = self.tpool_done = None
-        self.slice_mark = 0
-        self.bytes_read = 0
-        self.read_values = recorder.read_histograms[(method, device, policy)]
-        if recorder.statsd:
-            self.read_statsd = '%s.%s.input_read' % (method, device)
-            self.statsd_samples = []
-        else:
-            self.read_statsd = self.statsd_samples = None
+        self.slice_mark = self.bytes_read = 0
+        self.statsd_samples = [] if recorder.statsd else None
         self.finished = False
         self.status = None
         # [(op, seconds)], recorded when it ends; see diskfile_hooks
         self.disk_ops = []
-        self.tpool_seconds = 0.0  # waited for tpool, so far
         self.greenlet = greenlet.getcurrent()
         register(self, self.greenlet)
+
+    @property
+    def method(self):
+        return self.kind.method
+
+    @property
+    def device(self):
+        return self.kind.device
+
+    @property
+    def policy(self):
+        return self.kind.policy
 
     # -- read from the environment only when a log line needs them -------
     @property
     def txn_id(self):
         return self.env.get('HTTP_X_TRANS_ID')
+
+    @property
+    def partition(self):
+        return split_device_partition(self.env.get('PATH_INFO', ''))[1]
 
     @property
     def client(self):
@@ -167,23 +177,6 @@ class RequestContext(object):
             return int(self.env['CONTENT_LENGTH'])
         except (KeyError, TypeError, ValueError):
             return None
-
-    def on_read(self, started, nbytes, hub_before):
-        """One read of the request body, begun at ``started`` when this
-        request's hub_wait was ``hub_before``; called by TimedInput."""
-        seconds = _monotonic() - started
-        offset = self.bytes_read
-        self.bytes_read = offset + nbytes
-        recorder = self.recorder
-        # MetricStore.observe on a histogram looked up in __init__
-        values = self.read_values
-        values[bisect_left(recorder.bounds, seconds)] += 1
-        values[-1] += seconds
-        if self.statsd_samples is not None:
-            self.statsd_samples.append((self.read_statsd, seconds))
-        if seconds >= recorder.slow_read_threshold > 0:
-            recorder.slow_read(self, started, seconds, offset, nbytes,
-                               self.hub_wait - hub_before)
 
     def finish(self):
         """Called when Swift is done with the request; counts it once, with

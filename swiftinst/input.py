@@ -8,6 +8,7 @@ path checks ``isinstance(wsgi.input, eventlet.wsgi.Input)``.
 """
 
 import time
+from bisect import bisect_left
 
 from swiftinst.transparent import drop_own_frame
 
@@ -15,7 +16,8 @@ _monotonic = time.monotonic
 
 
 def _timed_reader(name, size=len):
-    """A TimedInput method that times the wrapped input's ``name``."""
+    """A TimedInput method that times the wrapped input's ``name`` and
+    observes each read into the request's input-read histogram."""
     def timed(self, *args, **kwargs):
         ctx = self._ctx
         hub_before = ctx.hub_wait
@@ -26,7 +28,21 @@ def _timed_reader(name, size=len):
             drop_own_frame(exc)
             raise
         try:
-            ctx.on_read(started, size(result), hub_before)
+            seconds = _monotonic() - started
+            nbytes = size(result)
+            offset = ctx.bytes_read
+            ctx.bytes_read = offset + nbytes
+            recorder = ctx.recorder
+            kind = ctx.kind
+            # MetricStore.observe, on the kind's histogram
+            values = kind.read_values
+            values[bisect_left(recorder.bounds, seconds)] += 1
+            values[-1] += seconds
+            if ctx.statsd_samples is not None:
+                ctx.statsd_samples.append((kind.read_statsd, seconds))
+            if seconds >= recorder.slow_read_threshold > 0:
+                recorder.slow_read(ctx, started, seconds, offset, nbytes,
+                                   ctx.hub_wait - hub_before)
         except Exception:
             ctx.recorder.error('input')
         return result

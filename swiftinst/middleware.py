@@ -24,8 +24,7 @@ from swift.common.utils import get_logger
 
 from swiftinst import diskfile_hooks
 from swiftinst.config import parse_config
-from swiftinst.context import LabelPolicy, RequestContext, \
-    split_device_partition
+from swiftinst.context import LabelPolicy, RequestContext, device_of
 from swiftinst.diskstate import DiskStateSampler
 from swiftinst.eventloop import EventLoopAccounting
 from swiftinst.exporters import prometheus
@@ -135,14 +134,10 @@ class InstrumentMiddleware(object):
             if self.store.adopt_current_process():
                 self._start_worker()
             method = env.get('REQUEST_METHOD', '')
-            device, partition = split_device_partition(
-                env.get('PATH_INFO', ''))
-            labels = self.labels
-            ctx = RequestContext(
-                self.recorder, env, labels.method(method),
-                labels.device(device),
-                labels.policy(env.get('HTTP_X_BACKEND_STORAGE_POLICY_INDEX')),
-                partition)
+            recorder = self.recorder
+            ctx = RequestContext(recorder, recorder.kind(
+                method, device_of(env.get('PATH_INFO', '')),
+                env.get('HTTP_X_BACKEND_STORAGE_POLICY_INDEX')), env)
             if method not in ('GET', 'HEAD') and (
                     method in BODY_METHODS or _has_body(env)) \
                     and 'wsgi.input' in env:

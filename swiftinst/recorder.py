@@ -35,6 +35,32 @@ class DiskTarget(object):
                              for op in metrics.DISK_OPS}
 
 
+class RequestKind(object):
+    """What every request of one (method, device, policy) shares: its
+    labels, live series and statsd names, looked up once for all."""
+
+    __slots__ = ('method', 'device', 'policy', 'labels', 'read_values',
+                 'read_statsd', 'by_status', 'disk', 'phases')
+
+    def __init__(self, recorder, method, device, policy):
+        store = recorder.store
+        self.method = method
+        self.device = device
+        self.policy = policy
+        self.labels = labels = (method, device, policy)
+        self.read_values = store.histogram((metrics.INPUT_READ.name, labels))
+        self.read_statsd = '%s.%s.input_read' % (method, device)
+        # status class ('2xx') -> live request-duration histogram
+        self.by_status = Histograms(store, metrics.REQUEST.name,
+                                    lambda status_class:
+                                    labels + (status_class,))
+        self.disk = recorder.disk_target(device, policy)
+        # the four phase histograms, when event-loop accounting is on
+        self.phases = tuple(
+            store.histogram((metrics.REQUEST_PHASE.name, labels + (phase,)))
+            for phase in metrics.PHASES) if recorder.phases else ()
+
+
 class Recorder(object):
 
     def __init__(self, store, statsd, logger, slow_read_threshold, labels,
@@ -45,16 +71,16 @@ class Recorder(object):
         self.statsd = statsd
         self.logger = logger
         self.slow_read_threshold = slow_read_threshold
-        # (method, device, policy) -> live input-read histogram
-        self.read_histograms = Histograms(store, metrics.INPUT_READ.name)
         # whether requests' phases are measured (event-loop accounting)
         self.phases = phases
-        # (method, device, policy) -> the four phase histograms
-        self.phase_histograms = {}
         self.slow_request_threshold = slow_request_threshold
         self._logged_components = set()
         self._disk_targets = {}
         self._targets_by_path = {}
+        # label values -> RequestKind; and the raw request values that are
+        # their own labels -> the same RequestKind (see kind())
+        self._kinds = {}
+        self._kinds_by_raw = {}
 
     def error(self, component, message=None):
         """Count a failure inside instrumentation; log it the first time.
@@ -77,6 +103,27 @@ class Recorder(object):
                         'counted)', component)
         except Exception:
             pass  # the logger itself failed; nothing safer is left to do
+
+    def kind(self, method, device, policy):
+        """The RequestKind of a request's raw method, device and policy
+        index (None: policy 0).
+
+        The raw values come from the client, so only those that are
+        already their own label values are remembered as such: the cache
+        is bounded by the label space, whatever a client sends.
+        """
+        kind = self._kinds_by_raw.get((method, device, policy))
+        if kind is None:
+            labels = self.labels
+            label_values = (labels.method(method), labels.device(device),
+                            labels.policy(policy))
+            kind = self._kinds.get(label_values)
+            if kind is None:
+                kind = self._kinds[label_values] = \
+                    RequestKind(self, *label_values)
+            if (method, device, policy or '0') == label_values:
+                self._kinds_by_raw[(method, device, policy)] = kind
+        return kind
 
     def disk_target(self, device, policy):
         """The shared DiskTarget of bounded ``device`` and ``policy``."""
@@ -164,34 +211,22 @@ class Recorder(object):
                       if op in ops) or 'none',
             _identify(ctx))
 
-    def _phase_histograms(self, labels):
-        histograms = self.phase_histograms[labels] = tuple(
-            self.store.histogram((metrics.REQUEST_PHASE.name,
-                                  labels + (phase,)))
-            for phase in metrics.PHASES)
-        return histograms
-
     def finish_request(self, ctx, seconds):
+        kind = ctx.kind
         if ctx.disk_ops:
-            self.disk_ops(ctx.disk_ops, self.disk_target(ctx.device,
-                                                         ctx.policy),
-                          ctx.statsd_samples)
-        labels = (ctx.method, ctx.device, ctx.policy)
-        store = self.store
-        store.observe(
-            (metrics.REQUEST.name,
-             labels + (metrics.status_class(ctx.status),)),
-            seconds)
-        if self.phases:
-            bounds = self.bounds
-            for values, phase_seconds in zip(
-                    self.phase_histograms.get(labels) or
-                    self._phase_histograms(labels), ctx.phases()):
-                # MetricStore.observe, on histograms looked up once
+            self.disk_ops(ctx.disk_ops, kind.disk, ctx.statsd_samples)
+        values = kind.by_status[metrics.status_class(ctx.status)]
+        bounds = self.bounds
+        # MetricStore.observe, on histograms looked up once
+        values[bisect_left(bounds, seconds)] += 1
+        values[-1] += seconds
+        if kind.phases:
+            for values, phase_seconds in zip(kind.phases, ctx.phases()):
                 values[bisect_left(bounds, phase_seconds)] += 1
                 values[-1] += phase_seconds
         if ctx.bytes_read:
-            store.inc((metrics.INPUT_BYTES.name, labels), ctx.bytes_read)
+            self.store.inc((metrics.INPUT_BYTES.name, kind.labels),
+                           ctx.bytes_read)
         if seconds >= self.slow_request_threshold > 0:
             self.slow_request(ctx, seconds)
         if ctx.statsd_samples:

@@ -5,6 +5,7 @@ import pytest
 
 from swiftinst import context, eventloop, metrics
 from swiftinst.context import RequestContext
+from swiftinst.recorder import RequestKind
 from swiftinst.store import MetricStore
 from tests.unit.helpers import make_recorder
 
@@ -13,8 +14,8 @@ from tests.unit.helpers import make_recorder
 def ctx(tmp_path):
     recorder = make_recorder(MetricStore(str(tmp_path),
                                          metrics.DEFAULT_LATENCY_BUCKETS))
-    c = RequestContext(recorder, {'HTTP_X_TRANS_ID': 'tx9'}, 'PUT', 'sda',
-                       '0', '1')
+    c = RequestContext(recorder, RequestKind(recorder, 'PUT', 'sda', '0'),
+                       {'HTTP_X_TRANS_ID': 'tx9', 'PATH_INFO': '/sda/1/a/c/o'})
     yield c
     context.unregister(c, c.greenlet)
 

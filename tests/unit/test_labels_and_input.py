@@ -4,10 +4,10 @@ import logging
 import pytest
 
 from swiftinst import context, metrics
-from swiftinst.context import LabelPolicy, RequestContext, \
+from swiftinst.context import LabelPolicy, RequestContext, device_of, \
     split_device_partition
 from swiftinst.input import TimedInput
-from swiftinst.recorder import Recorder
+from swiftinst.recorder import Recorder, RequestKind
 from swiftinst.store import MetricStore
 
 
@@ -57,10 +57,31 @@ def test_methods_and_policies_are_bounded(tmp_path):
 
 
 def test_split_device_partition():
-    assert split_device_partition('/sda/12/a/c/o/with/slashes') == \
-        ('sda', '12')
-    assert split_device_partition('/sda') == ('sda', '')
-    assert split_device_partition('') == ('', '')
+    for path, parts in (('/sda/12/a/c/o/with/slashes', ('sda', '12')),
+                        ('/sda', ('sda', '')), ('', ('', '')),
+                        ('sda/1', ('1', ''))):
+        assert split_device_partition(path) == parts
+        assert device_of(path) == parts[0]
+
+
+def test_request_kinds_are_shared_and_bounded(tmp_path):
+    (tmp_path / 'sda').mkdir()
+    store = MetricStore(str(tmp_path / 'm'), metrics.DEFAULT_LATENCY_BUCKETS)
+    recorder = Recorder(store, None, logging.getLogger('t'), 1.0,
+                        LabelPolicy(str(tmp_path), 60, clock=Clock()))
+    kind = recorder.kind('PUT', 'sda', None)
+    assert kind.labels == ('PUT', 'sda', '0')
+    assert recorder.kind('PUT', 'sda', '0') is kind
+    # what a client sprays maps onto the same few kinds, and is not
+    # remembered as such
+    for i in range(1000):
+        assert recorder.kind('PUT', 'sda', '0' * (i + 2)) is kind
+        assert recorder.kind('PUT', 'spray-%d' % i, None).labels == \
+            ('PUT', metrics.OTHER_DEVICE, '0')
+        assert recorder.kind('BREW%d' % i, 'sda', None).labels == \
+            (metrics.OTHER_METHOD, 'sda', '0')
+    assert len(recorder._kinds) == 3
+    assert len(recorder._kinds_by_raw) == 2
 
 
 class FakeEventletInput(object):
@@ -93,8 +114,10 @@ def ctx(tmp_path):
     recorder = Recorder(store, None, logging.getLogger('t'), 1.0,
                         LabelPolicy(str(tmp_path), 60, clock=Clock()))
     env = {'HTTP_X_TRANS_ID': 'tx1', 'REMOTE_ADDR': '1.2.3.4',
-           'REMOTE_PORT': '5', 'CONTENT_LENGTH': '20'}
-    c = RequestContext(recorder, env, 'PUT', 'sda', '0', '9')
+           'REMOTE_PORT': '5', 'CONTENT_LENGTH': '20',
+           'PATH_INFO': '/sda/9/a/c/o'}
+    c = RequestContext(recorder, RequestKind(recorder, 'PUT', 'sda', '0'),
+                       env)
     yield c
     c.status = '201 Created'
     c.finish()
@@ -124,7 +147,7 @@ def test_timed_input_delegates_everything_else(ctx):
 
 
 def test_failure_in_observation_is_counted_not_raised(ctx, monkeypatch):
-    monkeypatch.setattr(ctx, 'read_values', None)   # on_read will raise
+    monkeypatch.setattr(ctx.kind, 'read_values', None)  # the read will raise
     timed = TimedInput(FakeEventletInput(b'abc'), ctx)
     assert timed.read() == b'abc'
     monkeypatch.undo()
