@@ -185,9 +185,13 @@ def _timed_method(op, method, of_writer):
             raise
         finally:
             if _recorder is not None:
-                _add_hub_op(op, _monotonic() - started,
-                            getattr(self, '_diskfile', None) if of_writer
-                            else self)
+                seconds = _monotonic() - started
+                ctx = _active_get(_getcurrent())
+                if ctx is not None:
+                    ctx.disk_ops.append((op, seconds))
+                else:
+                    _record_detached(((op, seconds),), getattr(
+                        self, '_diskfile', None) if of_writer else self)
     return timed
 
 

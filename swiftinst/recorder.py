@@ -40,7 +40,7 @@ class RequestKind(object):
     labels, live series and statsd names, looked up once for all."""
 
     __slots__ = ('method', 'device', 'policy', 'labels', 'read_values',
-                 'read_statsd', 'by_status', 'disk', 'phases')
+                 'read_statsd', 'by_status', 'disk', 'phases', 'input_bytes')
 
     def __init__(self, recorder, method, device, policy):
         store = recorder.store
@@ -50,10 +50,13 @@ class RequestKind(object):
         self.labels = labels = (method, device, policy)
         self.read_values = store.histogram((metrics.INPUT_READ.name, labels))
         self.read_statsd = '%s.%s.input_read' % (method, device)
-        # status class ('2xx') -> live request-duration histogram
+        # the status line's first character -> live request-duration
+        # histogram of its class ('2' -> '2xx')
         self.by_status = Histograms(store, metrics.REQUEST.name,
-                                    lambda status_class:
-                                    labels + (status_class,))
+                                    lambda first: labels +
+                                    (metrics.status_class(first),))
+        # the input-bytes counter, created by the first body read
+        self.input_bytes = None
         self.disk = recorder.disk_target(device, policy)
         # the four phase histograms, when event-loop accounting is on
         self.phases = tuple(
@@ -215,7 +218,8 @@ class Recorder(object):
         kind = ctx.kind
         if ctx.disk_ops:
             self.disk_ops(ctx.disk_ops, kind.disk, ctx.statsd_samples)
-        values = kind.by_status[metrics.status_class(ctx.status)]
+        status = ctx.status
+        values = kind.by_status[status[0] if status else '']
         bounds = self.bounds
         # MetricStore.observe, on histograms looked up once
         values[bisect_left(bounds, seconds)] += 1
@@ -225,8 +229,11 @@ class Recorder(object):
                 values[bisect_left(bounds, phase_seconds)] += 1
                 values[-1] += phase_seconds
         if ctx.bytes_read:
-            self.store.inc((metrics.INPUT_BYTES.name, kind.labels),
-                           ctx.bytes_read)
+            counter = kind.input_bytes
+            if counter is None:
+                counter = kind.input_bytes = self.store.counter(
+                    (metrics.INPUT_BYTES.name, kind.labels))
+            counter[0] += ctx.bytes_read
         if seconds >= self.slow_request_threshold > 0:
             self.slow_request(ctx, seconds)
         if ctx.statsd_samples:

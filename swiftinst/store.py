@@ -276,12 +276,16 @@ class MetricStore(object):
         values[bisect_left(self.bounds, value)] += 1
         values[-1] += value
 
-    def inc(self, key, amount=1):
+    def counter(self, key):
+        """The live ``[value, 0.0]`` of counter ``key``, created at zero;
+        a caller may keep it, as with ``histogram``."""
         values = self.series.get(key)
         if values is None:
-            self.series[key] = [amount, 0.0]
-        else:
-            values[0] += amount
+            values = self.series[key] = [0, 0.0]
+        return values
+
+    def inc(self, key, amount=1):
+        self.counter(key)[0] += amount
 
     # -- worker lifecycle -----------------------------------------------
     def adopt_current_process(self):
