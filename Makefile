@@ -64,9 +64,11 @@ soak: $(STAMP)
 	$(PY) -m bench.soak
 
 # Instructions per PUT under callgrind (Debian's valgrind): repeatable to
-# 0.2 %, for telling which part of the filter costs what.
+# 0.2 %, for telling which part of the filter costs what; then the same in
+# a real worker.
 bench-instructions: $(STAMP)
 	$(PY) -m bench.instructions
+	$(PY) -m bench.instructions --worker
 
 # The seed thread's slowdown on a loop-mounted XFS (root; Debian's xfsprogs,
 # wrk and libfuse2), with swiftinst's figures: bench/results/repro-*.{csv,png}

@@ -12,7 +12,15 @@ but event-loop accounting), request (the filter with
 the diskfile hooks removed), hooks (hooks only, no filter), no-hub-wrappers
 and no-helpers (everything but one group of hooks).
 
+``--worker`` counts the same in a real ``swift-object-server`` worker
+(``workers = 1``, devices on /dev/shm), eventlet's HTTP server included:
+200 PUTs of warm-up, then callgrind's counters are zeroed and dumped
+around WORKER_PUTS sequential PUTs.  The flusher and the disk-state
+sampler are set to (almost) never run: under valgrind a PUT takes 50
+times longer, so once-a-second work would weigh 50 times too much.
+
     python -m bench.instructions [variant ...]     # needs Debian's valgrind
+    python -m bench.instructions --worker
 """
 
 import os
@@ -25,6 +33,7 @@ import tempfile
 from swiftinst import diskfile_hooks
 
 N = 100
+WORKER_PUTS = 1000
 VARIANTS = ('bare', 'inst', 'no-accounting', 'request', 'hooks',
             'no-hub-wrappers', 'no-helpers')
 
@@ -91,6 +100,52 @@ def per_put(variant):
             count_instructions(variant, N)) / (3 * N)
 
 
+def _worker_instructions(server, out_dir, puts):
+    """Instructions one worker of ``server`` (under callgrind) spends on
+    ``puts`` sequential 4 KiB PUTs."""
+    body = b'x' * 4096
+    for i in range(200):
+        assert server.put('sda', 'warm-%d' % i, body)[0] == 201
+    pid = str(server.worker_pids()[0])
+    subprocess.run(['callgrind_control', '--zero', pid], check=True,
+                   capture_output=True)
+    for i in range(puts):
+        assert server.put('sda', 'o-%d' % i, body)[0] == 201
+    subprocess.run(['callgrind_control', '--dump', pid], check=True,
+                   capture_output=True)
+    with open(os.path.join(out_dir, 'callgrind.%s.1' % pid)) as f:
+        return int(re.search(r'^(?:summary|totals): (\d+)', f.read(),
+                             re.M).group(1))
+
+
+def worker_per_put(instrument, puts=WORKER_PUTS):
+    from swiftinst.testbed import ObjectServer
+    root = tempfile.mkdtemp(prefix='swiftinst-instr-', dir='/dev/shm')
+    server = ObjectServer(
+        root=root, devices=('sda',), workers=1, instrument=instrument,
+        filter_options={'flush_interval': '3600',
+                        'disk_state_interval': '0'},
+        env={'PYTHONHASHSEED': '0'},
+        command_prefix=['valgrind', '--tool=callgrind', '--trace-children=yes',
+                        '--callgrind-out-file=' +
+                        os.path.join(root, 'callgrind.%p')])
+    try:
+        server.start(timeout=300)
+        return _worker_instructions(server, root, puts) / puts
+    finally:
+        server.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main_worker():
+    base = worker_per_put(False)
+    inst = worker_per_put(True)
+    print('%-16s %12s %10s' % ('worker', 'instr/PUT', 'added'))
+    print('%-16s %12.0f %10s' % ('bare', base, '-'))
+    print('%-16s %12.0f %+9.1f%%' % ('filter', inst,
+                                     100.0 * (inst - base) / base))
+
+
 def main(variants):
     base = per_put('bare')
     print('%-16s %12s %10s' % ('variant', 'instr/PUT', 'added'))
@@ -105,5 +160,7 @@ def main(variants):
 if __name__ == '__main__':
     if sys.argv[1:2] == ['--run']:
         run_puts(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1:2] == ['--worker']:
+        main_worker()
     else:
         main(sys.argv[1:] or VARIANTS)

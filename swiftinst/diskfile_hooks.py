@@ -62,14 +62,6 @@ def _record_detached(ops, diskfile):
             recorder.error('diskfile')
 
 
-def _add_hub_op(op, seconds, diskfile):
-    ctx = _active_get(_getcurrent())
-    if ctx is not None:
-        ctx.disk_ops.append((op, seconds))
-    else:
-        _record_detached(((op, seconds),), diskfile)
-
-
 # -- helpers called inside swift.obj.diskfile ----------------------------
 
 def _timed_helper(op, func):
@@ -105,16 +97,19 @@ def _timed_helper(op, func):
 
 
 def _timed_outside_tpool(op, func, args, kwargs):
-    """A helper called without tpool: timed if on the hub, else untouched
-    (some other native thread of ours or Swift's)."""
+    """A helper called without tpool: timed if on the hub inside a
+    request, else untouched (some other native thread of ours or Swift's;
+    without a diskfile, work outside a request has no device)."""
     try:
-        if _recorder is None or _native_ident() != _hub_ident:
+        ctx = _active_get(_getcurrent())
+        if _recorder is None or ctx is None or \
+                _native_ident() != _hub_ident:
             return func(*args, **kwargs)
         started = _monotonic()
         try:
             return func(*args, **kwargs)
         finally:
-            _add_hub_op(op, _monotonic() - started, None)
+            ctx.disk_ops.append((op, _monotonic() - started))
     except BaseException as exc:
         drop_own_frame(exc)
         raise

@@ -177,7 +177,8 @@ class ObjectServer(object):
 
     def __init__(self, root=None, devices=('sda', 'sdb'), workers=2,
                  filter_options=None, server_options=None, env=None,
-                 devices_root=None, instrument=True, cpus=None):
+                 devices_root=None, instrument=True, cpus=None,
+                 command_prefix=()):
         self.root = root or tempfile.mkdtemp(prefix='swiftinst-')
         self._own_root = root is None
         self.devices_dir = devices_root or os.path.join(self.root, 'node')
@@ -190,6 +191,8 @@ class ObjectServer(object):
         self.server_options = dict(server_options or {})
         self.env = dict(env or {})
         self.cpus = cpus
+        # run the server under this, e.g. valgrind (bench.instructions)
+        self.command_prefix = list(command_prefix)
         self.port = free_port()
         self.log = UdpListener()
         self.proc = None
@@ -228,7 +231,8 @@ class ObjectServer(object):
         env.update(self.env)
         self.stderr_path = os.path.join(self.root, 'server.stderr')
         with open(self.stderr_path, 'ab') as err:
-            command = [executable('swift-object-server'), self.conf_path]
+            command = self.command_prefix + [
+                executable('swift-object-server'), self.conf_path]
             command = _with_swift_conf_from(self.swift_dir, command)
             if self.cpus is not None:
                 command = ['taskset', '-c', str(self.cpus)] + command
