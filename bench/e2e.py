@@ -82,8 +82,9 @@ class Scenario(object):
     def _server(self, instrument, options):
         return ObjectServer(root=self._root(), devices=('sda',), workers=1,
                             instrument=instrument, filter_options=options,
-                            cpus=SERVER_CPU if (os.cpu_count() or 1) > 1
-                            else None)
+                            command_prefix=['taskset', '-c', SERVER_CPU]
+                            if (os.cpu_count() or 1) > 1
+                            else ())
 
     def _round(self, pairs, seconds, seed, a, b):
         """Fresh servers (one hash seed for both), ``pairs`` A/B pairs."""

@@ -10,6 +10,7 @@ number of series is fixed by the node, never by its clients.
 import os
 import time
 import types
+
 import greenlet
 
 from swiftinst import metrics

@@ -177,8 +177,7 @@ class ObjectServer(object):
 
     def __init__(self, root=None, devices=('sda', 'sdb'), workers=2,
                  filter_options=None, server_options=None, env=None,
-                 devices_root=None, instrument=True, cpus=None,
-                 command_prefix=()):
+                 devices_root=None, instrument=True, command_prefix=()):
         self.root = root or tempfile.mkdtemp(prefix='swiftinst-')
         self._own_root = root is None
         self.devices_dir = devices_root or os.path.join(self.root, 'node')
@@ -190,8 +189,8 @@ class ObjectServer(object):
         self.filter_options = dict(filter_options or {})
         self.server_options = dict(server_options or {})
         self.env = dict(env or {})
-        self.cpus = cpus
-        # run the server under this, e.g. valgrind (bench.instructions)
+        # run the server under this: taskset (bench.e2e), valgrind
+        # (bench.instructions)
         self.command_prefix = list(command_prefix)
         self.port = free_port()
         self.log = UdpListener()
@@ -234,8 +233,6 @@ class ObjectServer(object):
             command = self.command_prefix + [
                 executable('swift-object-server'), self.conf_path]
             command = _with_swift_conf_from(self.swift_dir, command)
-            if self.cpus is not None:
-                command = ['taskset', '-c', str(self.cpus)] + command
             self.proc = subprocess.Popen(
                 command,
                 stdout=err, stderr=err, env=env, start_new_session=True)
