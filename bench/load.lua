@@ -6,11 +6,15 @@
 --   SWIFTINST_BODY_BYTES  PUT body size, default 4096
 --   SWIFTINST_OBJECTS     N for GET, default 100
 --   SWIFTINST_DEVICE      default sda
+--   SWIFTINST_PARTITIONS  spread PUTs over partitions 0 .. N-1 in turn
+--                         (bench/repro_slowdown.py: where its pre-filled
+--                         objects are); default: one per wrk thread
 -- done() prints one line "SWIFTINST {json}" for bench/e2e.py.
 local method = os.getenv("SWIFTINST_METHOD") or "PUT"
 local size = tonumber(os.getenv("SWIFTINST_BODY_BYTES") or "4096")
 local objects = tonumber(os.getenv("SWIFTINST_OBJECTS") or "100")
 local device = os.getenv("SWIFTINST_DEVICE") or "sda"
+local partitions = tonumber(os.getenv("SWIFTINST_PARTITIONS") or "0")
 local body = string.rep("x", size)
 local threads = 0
 local counter = 0
@@ -23,8 +27,8 @@ end
 
 function init(args)
   math.randomseed(os.time() + id * 7919)
-  prefix = string.format("/%s/%d/a/c/bench-%d-%d-", device, id % 64, id,
-                         math.random(1, 1000000000))
+  tag = string.format("bench-%d-%d-", id, math.random(1, 1000000000))
+  prefix = string.format("/%s/%d/a/c/%s", device, id % 64, tag)
 end
 
 local odd_methods = {"PATCH", "PROPFIND", "MKCOL", "LOCK", "PURGE",
@@ -69,7 +73,12 @@ function request()
     ["Content-Type"] = "application/octet-stream",
     ["Content-Length"] = tostring(size),
   }
-  return wrk.format("PUT", prefix .. counter, headers, body)
+  local path = prefix .. counter
+  if partitions > 0 then
+    path = string.format("/%s/%d/a/c/%s%d", device, counter % partitions,
+                         tag, counter)
+  end
+  return wrk.format("PUT", path, headers, body)
 end
 
 function done(summary, latency, requests)

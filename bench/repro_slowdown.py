@@ -50,6 +50,12 @@ DEVICE = 'sda'
 IMAGE_SIZE = 8 << 30
 DEFAULT_STAGES = (0, 50000, 150000, 300000)
 PREFILL_PROCESSES = 2
+# Partitions the objects live in, pre-filled and PUT alike.  A real disk
+# holds some hundreds to thousands of partitions and millions of objects:
+# thousands per partition, so most of a partition's 4,096 suffix
+# directories exist and every PUT looks one up in a big directory.  64
+# partitions give 300,000 objects that density.
+PARTITIONS = 64
 
 
 # -- the pre-filler, run in its own processes ------------------------------
@@ -73,8 +79,8 @@ def prefill(devices, start, count):
     body = b'p' * 4096
     etag = utils.md5(body, usedforsecurity=False).hexdigest()
     for i in range(start, start + count):
-        df = manager.get_diskfile(DEVICE, str(i % 1024), 'AUTH_repro', 'c',
-                                  'prefill-%d' % i, POLICIES[0])
+        df = manager.get_diskfile(DEVICE, str(i % PARTITIONS), 'AUTH_repro',
+                                  'c', 'prefill-%d' % i, POLICIES[0])
         with df.create(size=len(body)) as writer:
             writer.write(body)
             writer.put({'X-Timestamp': utils.Timestamp.now().internal,
@@ -179,7 +185,7 @@ def _p99(before, after, name, **match):
 
 def measure(server, objects, condition, seconds):
     env = {'SWIFTINST_METHOD': 'PUT', 'SWIFTINST_BODY_BYTES': '4096',
-           'SWIFTINST_DEVICE': DEVICE}
+           'SWIFTINST_DEVICE': DEVICE, 'SWIFTINST_PARTITIONS': str(PARTITIONS)}
     before = Scrape(server.metrics_text())
     started = time.time()
     result = run_wrk(server, seconds, 16, env)
