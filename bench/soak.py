@@ -39,15 +39,18 @@ def soak(instrument, requests, warmup, step, options=None):
     try:
         server.start()
         worker = server.worker_pids()[0]
+
+        def load():
+            """Requests served by one 5-second wrk run."""
+            return run_wrk(server, 5, 16, ENV, errors_expected=True)[
+                'requests']
         done = 0
         while done < warmup:
-            done += run_wrk(server, 5, 16, ENV, errors_expected=True)[
-                'requests']
+            done += load()
         readings = [(done, rss_kib(worker))]
         target = done + requests
         while done < target:
-            done += run_wrk(server, 5, 16, ENV, errors_expected=True)[
-                'requests']
+            done += load()
             if done - readings[-1][0] >= step or done >= target:
                 readings.append((done, rss_kib(worker)))
         assert server.worker_pids() == [worker], 'the worker was replaced'

@@ -143,27 +143,29 @@ def _timed_poll(real):
     return do_poll
 
 
+def _accounted_in_native_thread(ctx, meth, args, kwargs):
+    """What a tpool thread runs for a request: ``meth``, then a note of
+    when it finished (a plain store: no green lock)."""
+    try:
+        return meth(*args, **kwargs)
+    except BaseException as exc:
+        drop_own_frame(exc)
+        raise
+    finally:
+        ctx.tpool_done = _monotonic()
+
+
 def _accounted_execute(real):
     def execute(meth, *args, **kwargs):
         try:
             ctx = _active_get(greenlet.getcurrent())
             if ctx is None:
                 return real(meth, *args, **kwargs)
-
-            def in_native_thread():
-                try:
-                    return meth(*args, **kwargs)
-                except BaseException as exc:
-                    drop_own_frame(exc)
-                    raise
-                finally:
-                    # a plain store: no green lock
-                    ctx.tpool_done = _monotonic()
-
             ctx.tpool_done = None
             ctx.tpool_called = _monotonic()
             try:
-                return real(in_native_thread)
+                return real(_accounted_in_native_thread, ctx, meth, args,
+                            kwargs)
             finally:
                 ctx.tpool_called = None
         except BaseException as exc:
