@@ -29,9 +29,12 @@ _active = {}
 active_get = _active.get
 
 
+_getcurrent = greenlet.getcurrent
+
+
 def current():
     """The RequestContext of the running greenthread, or None."""
-    return _active.get(greenlet.getcurrent())
+    return _active.get(_getcurrent())
 
 
 def register(ctx, green):
@@ -133,18 +136,25 @@ class RequestContext(object):
         self.recorder = recorder
         self.kind = kind
         self.env = env
-        self.started = self.switched_at = _monotonic()
-        self.running = self.client_wait = self.hub_wait = \
-            self.tpool_wait = self.idle_mark = self.tpool_seconds = 0.0
-        self.tpool_called = self.tpool_done = None
-        self.slice_mark = self.bytes_read = 0
+        self.started = _monotonic()
+        self.bytes_read = 0
+        # hub_wait is read around every body read, for the slow-read line
+        self.hub_wait = self.tpool_seconds = 0.0
         self.statsd_samples = [] if recorder.statsd else None
         self.finished = False
         self.status = None
         # [(op, seconds)], recorded when it ends; see diskfile_hooks
         self.disk_ops = []
-        self.greenlet = greenlet.getcurrent()
-        register(self, self.greenlet)
+        self.greenlet = green = _getcurrent()
+        _active[green] = self
+        if recorder.phases:
+            # The rest of the event-loop accounting state exists only
+            # when the accounting runs: nothing else reads it.
+            self.switched_at = self.started
+            self.running = self.client_wait = self.tpool_wait = \
+                self.idle_mark = 0.0
+            self.tpool_called = self.tpool_done = None
+            self.slice_mark = 0
 
     @property
     def method(self):
@@ -186,10 +196,13 @@ class RequestContext(object):
             return
         self.finished = True
         try:
-            unregister(self, self.greenlet)
+            if _active.get(self.greenlet) is self:
+                del _active[self.greenlet]
             now = _monotonic()
-            self.running += now - self.switched_at
-            self.recorder.finish_request(self, now - self.started)
+            recorder = self.recorder
+            if recorder.phases:
+                self.running += now - self.switched_at
+            recorder.finish_request(self, now - self.started)
         except Exception:
             self.recorder.error('request')
         finally:

@@ -64,24 +64,28 @@ def _record_detached(ops, diskfile):
 
 # -- helpers called inside swift.obj.diskfile ----------------------------
 
-def _timed_helper(op, func):
+def _timed_helper(op, func, nesting=False):
     """Wrap a module-level helper that may run in a native thread.
 
-    Helpers nest (``renamer`` and ``link_fd_to_path`` call ``fsync_dir``):
-    an outer op is charged only its own time, less the ops appended while
-    it ran, so the ops of one PUT add up to the time spent, never more.
+    Some helpers nest (``renamer`` and ``link_fd_to_path`` call
+    ``fsync_dir``): such an outer op (``nesting``) is charged only its own
+    time, less the ops appended while it ran, so the ops of one PUT add up
+    to the time spent, never more.
     """
 
     @functools.wraps(func)
     def timed(*args, **kwargs):
-        ops = getattr(_native_local, 'ops', None)
+        try:
+            ops = _native_local.ops
+        except AttributeError:
+            ops = None
         if ops is None:
             try:
                 return _timed_outside_tpool(op, func, args, kwargs)
             except BaseException as exc:
                 drop_own_frame(exc)
                 raise
-        mark = len(ops)
+        mark = len(ops) if nesting else 0
         started = _monotonic()
         try:
             return func(*args, **kwargs)
@@ -90,8 +94,9 @@ def _timed_helper(op, func):
             raise
         finally:
             seconds = _monotonic() - started
-            if len(ops) != mark:
-                seconds -= sum(inner[1] for inner in ops[mark:])
+            if nesting:
+                for inner in ops[mark:]:
+                    seconds -= inner[1]
             ops.append((op, seconds))
     return timed
 
@@ -314,8 +319,9 @@ def install(recorder):
             missing.append(name)
             continue
         helper = getattr(diskfile, name)
-        _replace(diskfile, name, _timed_helper(op, helper))
-        if name in _FSYNCING_DIRS:
+        nesting = name in _FSYNCING_DIRS
+        _replace(diskfile, name, _timed_helper(op, helper, nesting))
+        if nesting:
             _hook_nested_fsync_dir(helper, diskfile)
     if hasattr(getattr(diskfile, 'tpool', None), 'execute'):
         _replace(diskfile, 'tpool', TimedTpool(diskfile.tpool))

@@ -11,12 +11,12 @@ from swiftinst.recorder import Recorder
 
 
 def make_recorder(store, devices='/nonexistent', slow=1.0, statsd=None,
-                  logger=None):
+                  logger=None, phases=False):
     labels = LabelPolicy(devices, 60.0)
     # every device is known to unit tests
     labels.device = lambda name: name
     return Recorder(store, statsd, logger or logging.getLogger('test'), slow,
-                    labels)
+                    labels, phases=phases)
 
 
 def write_object(devices, body, device='sda', bytes_per_sync=None):

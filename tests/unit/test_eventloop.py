@@ -13,7 +13,8 @@ from tests.unit.helpers import make_recorder
 @pytest.fixture
 def ctx(tmp_path):
     recorder = make_recorder(MetricStore(str(tmp_path),
-                                         metrics.DEFAULT_LATENCY_BUCKETS))
+                                         metrics.DEFAULT_LATENCY_BUCKETS),
+                             phases=True)
     c = RequestContext(recorder, RequestKind(recorder, 'PUT', 'sda', '0'),
                        {'HTTP_X_TRANS_ID': 'tx9', 'PATH_INFO': '/sda/1/a/c/o'})
     yield c
