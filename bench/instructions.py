@@ -7,15 +7,17 @@ the filter costs what.  Each variant runs N and 4N PUTs through Swift's
 ObjectController in-process (swob requests, eventlet monkey-patched) and
 the difference divided by 3N is the steady per-PUT count.
 
-Variants: bare (no filter), inst (everything), no-accounting (everything
-but event-loop accounting), request (the filter with
-the diskfile hooks removed), hooks (hooks only, no filter), no-hub-wrappers
-and no-helpers (everything but one group of hooks).
+Variants: bare (no filter), filter (the default options), accounting
+(the filter with event-loop accounting on), request (the filter without
+its diskfile hooks), no-hub-wrappers and no-helpers (the filter less one
+group of diskfile hooks), detached (the hooks alone, with no filter: disk
+work outside any request, as replication does).
 
 ``--worker`` counts the same in a real ``swift-object-server`` worker
-(``workers = 1``, devices on /dev/shm), eventlet's HTTP server included:
-200 PUTs of warm-up, then callgrind's counters are zeroed and dumped
-around WORKER_PUTS sequential PUTs.  The flusher and the disk-state
+(``workers = 1``, devices on /dev/shm), eventlet's HTTP server included,
+for PUTs and for GETs of one 4 KiB object: 200 requests of warm-up, then
+callgrind's counters are zeroed and dumped around WORKER_REQUESTS
+sequential requests.  The flusher and the disk-state
 sampler are set to (almost) never run: under valgrind a PUT takes 50
 times longer, so once-a-second work would weigh 50 times too much.
 
@@ -33,9 +35,9 @@ import tempfile
 from swiftinst import diskfile_hooks
 
 N = 100
-WORKER_PUTS = 1000
-VARIANTS = ('bare', 'inst', 'no-accounting', 'request', 'hooks',
-            'no-hub-wrappers', 'no-helpers')
+WORKER_REQUESTS = 1000
+VARIANTS = ('bare', 'filter', 'accounting', 'request', 'no-hub-wrappers',
+            'no-helpers', 'detached')
 
 
 def _app(variant, root):
@@ -59,10 +61,10 @@ def _app(variant, root):
         diskfile_hooks._HELPERS = ()
     filtered = filter_factory(
         conf, metrics_dir=os.path.join(root, 'm'), flush_interval='3600',
-        event_loop_accounting=str(variant != 'no-accounting'))(bare)
+        event_loop_accounting=str(variant == 'accounting'))(bare)
     if variant in ('bare', 'request'):
         diskfile_hooks.uninstall()
-    return bare if variant in ('bare', 'hooks') else filtered
+    return bare if variant in ('bare', 'detached') else filtered
 
 
 def run_puts(variant, count):
@@ -100,17 +102,26 @@ def per_put(variant):
             count_instructions(variant, N)) / (3 * N)
 
 
-def _worker_instructions(server, out_dir, puts):
+def _worker_instructions(server, out_dir, method, count):
     """Instructions one worker of ``server`` (under callgrind) spends on
-    ``puts`` sequential 4 KiB PUTs."""
+    ``count`` sequential 4 KiB PUTs, or GETs of one object."""
     body = b'x' * 4096
+    if method == 'GET':
+        assert server.put('sda', 'got', body)[0] == 201
+
+        def one(i):
+            status, _, got = server.request('GET', '/sda/0/a/c/got')
+            assert status == 200 and got == body, status
+    else:
+        def one(i):
+            assert server.put('sda', 'o-%d' % i, body)[0] == 201
     for i in range(200):
-        assert server.put('sda', 'warm-%d' % i, body)[0] == 201
+        one(-1 - i)
     pid = str(server.worker_pids()[0])
     subprocess.run(['callgrind_control', '--zero', pid], check=True,
                    capture_output=True)
-    for i in range(puts):
-        assert server.put('sda', 'o-%d' % i, body)[0] == 201
+    for i in range(count):
+        one(i)
     subprocess.run(['callgrind_control', '--dump', pid], check=True,
                    capture_output=True)
     with open(os.path.join(out_dir, 'callgrind.%s.1' % pid)) as f:
@@ -118,7 +129,7 @@ def _worker_instructions(server, out_dir, puts):
                              re.M).group(1))
 
 
-def worker_per_put(instrument, puts=WORKER_PUTS):
+def worker_per_request(instrument, method, count=WORKER_REQUESTS):
     from swiftinst.testbed import ObjectServer
     root = tempfile.mkdtemp(prefix='swiftinst-instr-', dir='/dev/shm')
     server = ObjectServer(
@@ -131,19 +142,20 @@ def worker_per_put(instrument, puts=WORKER_PUTS):
                         os.path.join(root, 'callgrind.%p')])
     try:
         server.start(timeout=300)
-        return _worker_instructions(server, root, puts) / puts
+        return _worker_instructions(server, root, method, count) / count
     finally:
         server.close()
         shutil.rmtree(root, ignore_errors=True)
 
 
 def main_worker():
-    base = worker_per_put(False)
-    inst = worker_per_put(True)
-    print('%-16s %12s %10s' % ('worker', 'instr/PUT', 'added'))
-    print('%-16s %12.0f %10s' % ('bare', base, '-'))
-    print('%-16s %12.0f %+9.1f%%' % ('filter', inst,
-                                     100.0 * (inst - base) / base))
+    print('%-16s %12s %10s' % ('worker', 'instr/req', 'added'))
+    for method in ('PUT', 'GET'):
+        base = worker_per_request(False, method)
+        inst = worker_per_request(True, method)
+        print('%-16s %12.0f %10s' % ('bare ' + method, base, '-'))
+        print('%-16s %12.0f %+9.1f%%' % ('filter ' + method, inst,
+                                         100.0 * (inst - base) / base))
 
 
 def main(variants):
