@@ -114,3 +114,27 @@ def test_uninstall_restores_nested_fsync_dir(tmp_path):
     assert utils.link_fd_to_path.__globals__['fsync_dir'] is not original
     diskfile_hooks.uninstall()
     assert utils.link_fd_to_path.__globals__['fsync_dir'] is original
+
+
+def test_an_outer_op_is_charged_only_its_own_time(tmp_path, monkeypatch):
+    # link_fd_to_path (or renamer) fsyncs the directories it creates; a
+    # slow fsync_dir must show as dir_fsync, not a second time in linkat.
+    import time
+    from swift.common import utils
+    namespace = utils.link_fd_to_path.__globals__
+    fsync_dir = namespace['fsync_dir']
+
+    def slow_fsync_dir(*args, **kwargs):
+        time.sleep(0.05)
+        return fsync_dir(*args, **kwargs)
+    monkeypatch.setitem(namespace, 'fsync_dir', slow_fsync_dir)
+    store = MetricStore(str(tmp_path / 'metrics'), (0.01, 1.0))
+    diskfile_hooks.install(make_recorder(store))
+    try:
+        write_object(str(tmp_path / 'node'), b'z' * 100)
+    finally:
+        diskfile_hooks.uninstall()
+    ops = {key[1][0]: values for key, values in store.series.items()}
+    link = ops.get('linkat') or ops.get('rename')
+    assert ops['dir_fsync'][-1] >= 0.05
+    assert link[-1] < 0.05 and sum(link[:-1]) == 1
