@@ -68,11 +68,14 @@ def wait(seconds, progress):
         progress.flush()
 
 
-def as_json(rows, seconds, urls):
+def as_json(rows, seconds, urls, window):
+    """``window``: the Unix times of the two scrapes, so a script can ask
+    Prometheus about the same stretch of time."""
     def clean(value):
         return None if isinstance(value, float) and math.isnan(value) \
             else value
     return json.dumps({'interval_seconds': seconds, 'urls': list(urls),
+                       'window_start': window[0], 'window_end': window[1],
                        'devices': [{k: clean(v) for k, v in row.items()}
                                    for row in rows]}, indent=2)
 
@@ -82,13 +85,15 @@ def run(urls, interval, as_json_output=False, watch=False, out=sys.stdout,
     """The ``swiftinst report`` command; returns its exit status."""
     try:
         before = fetch_all(urls)
+        before_at = time.time()
         while True:
-            started = time.time()
             wait(interval, progress)
             after = fetch_all(urls)
-            rows = device_rows(after, before, time.time() - started)
+            after_at = time.time()
+            rows = device_rows(after, before, after_at - before_at)
             if as_json_output:
-                out.write(as_json(rows, interval, urls) + '\n')
+                out.write(as_json(rows, interval, urls,
+                                  (before_at, after_at)) + '\n')
             else:
                 if watch and out.isatty():
                     out.write('\033[H\033[2J')
@@ -98,7 +103,7 @@ def run(urls, interval, as_json_output=False, watch=False, out=sys.stdout,
             out.flush()
             if not watch:
                 return 0
-            before = after
+            before, before_at = after, after_at
     except ReportError as err:
         progress.write('swiftinst report: %s\n' % err)
         return 2

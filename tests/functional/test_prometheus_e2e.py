@@ -98,22 +98,53 @@ def quick_rules(directory):
     return path
 
 
-def drive(server, stop, stalling, slow_every=5):
-    """PUTs and GETs to both devices and, while ``stalling`` is set, a
-    client that stalls now and then."""
-    i = 0
-    while not stop.is_set():
-        try:
-            for device in server.devices:
-                server.put(device, 'e2e-%d' % i, b'e' * 70000)
-                server.request('GET', '/%s/0/a/c/e2e-%d' % (device, i))
-            if stalling.is_set() and i % slow_every == 0:
-                server.put_slowly('/sda/0/a/c/e2e-slow-%d' % i, 8192, 4096,
-                                  0.4, 'txe2e%d' % i)
-        except OSError:
-            if not stop.is_set():
-                raise
-        i += 1
+class Load(object):
+    """PUTs and GETs to both devices from a thread and, while
+    ``stalling`` is set, a client that stalls now and then.  Clearing
+    ``running`` parks it after the request in flight; ``idle`` is set
+    while it is parked."""
+
+    def __init__(self, server, slow_every=5):
+        self.server = server
+        self.slow_every = slow_every
+        self.stop, self.stalling = threading.Event(), threading.Event()
+        self.running, self.idle = threading.Event(), threading.Event()
+        self.stalling.set()
+        self.running.set()
+        self.thread = threading.Thread(target=self._drive, daemon=True)
+        self.thread.start()
+
+    def pause(self):
+        self.running.clear()
+        assert self.idle.wait(30)
+
+    def resume(self):
+        self.idle.clear()
+        self.running.set()
+
+    def close(self):
+        self.stop.set()
+        self.running.set()
+        self.thread.join(30)
+
+    def _drive(self):
+        server, i = self.server, 0
+        while not self.stop.is_set():
+            if not self.running.is_set():
+                self.idle.set()
+                self.running.wait()
+                continue
+            try:
+                for device in server.devices:
+                    server.put(device, 'e2e-%d' % i, b'e' * 70000)
+                    server.request('GET', '/%s/0/a/c/e2e-%d' % (device, i))
+                if self.stalling.is_set() and i % self.slow_every == 0:
+                    server.put_slowly('/sda/0/a/c/e2e-slow-%d' % i, 8192,
+                                      4096, 0.4, 'txe2e%d' % i)
+            except OSError:
+                if not self.stop.is_set():
+                    raise
+            i += 1
 
 
 @pytest.fixture(scope='module')
@@ -143,18 +174,10 @@ def stack(request):
     prometheus = Prometheus('127.0.0.1:%d' % server.port,
                             quick_rules(rules_dir))
     request.addfinalizer(prometheus.close)
-    stop, stalling = threading.Event(), threading.Event()
-    stalling.set()
-    load = threading.Thread(target=drive, args=(server, stop, stalling),
-                            daemon=True)
-    load.start()
-
-    def stop_load():
-        stop.set()
-        load.join(30)
-    request.addfinalizer(stop_load)
+    load = Load(server)
+    request.addfinalizer(load.close)
     time.sleep(8)       # several scrapes and rule evaluations with data
-    return server, prometheus, stalling
+    return server, prometheus, load
 
 
 def wait_for(check, timeout=60.0):
@@ -239,21 +262,37 @@ def _bucket(value):
 
 
 def test_report_agrees_with_histogram_quantile(stack):
-    server, prometheus, stalling = stack
-    # Steady load only: a stalled read in one window and not in the other
-    # (they are aligned to a second) would move p99 by many buckets.
-    stalling.clear()
-    time.sleep(2)
-    interval = 6
-    out = subprocess.run(
+    server, prometheus, load = stack
+    # The report's window and Prometheus's (its samples are up to a scrape
+    # interval, 1 s, from the report's scrapes) must hold the same
+    # requests, or one slow fsync in one and not the other moves p99 by
+    # buckets: so the load stops around both ends of the window, and
+    # stalled reads stop altogether.
+    load.stalling.clear()
+    load.pause()
+    time.sleep(2)       # flushed, and scraped by Prometheus
+    interval = 9
+    report_run = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), 'swiftinst'),
          'report', '--json', '--interval', str(interval),
          'http://127.0.0.1:%d/metrics' % server.port],
-        capture_output=True, text=True, timeout=60)
-    ended = time.time()
-    assert out.returncode == 0, out.stderr
-    assert 'next scrape in' in out.stderr      # progress while waiting
-    rows = {row['device']: row for row in json.loads(out.stdout)['devices']}
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2.5)
+        load.resume()
+        time.sleep(interval - 5)
+        load.pause()
+        stdout, stderr = report_run.communicate(timeout=60)
+    finally:
+        report_run.kill()
+        load.resume()
+    assert report_run.returncode == 0, stderr
+    assert 'next scrape in' in stderr      # progress while waiting
+    report = json.loads(stdout)
+    rows = {row['device']: row for row in report['devices']}
+    ended = report['window_end']
+    window_ms = int(round(1000 * (ended - report['window_start'])))
+    assert abs(window_ms - 1000 * interval) < 2000
     assert set(rows) == {'sda', 'sdb'}
     time.sleep(2)       # Prometheus has scraped past the report's window
     checks = (
@@ -267,7 +306,7 @@ def test_report_agrees_with_histogram_quantile(stack):
     for key, q, metric, match in checks:
         result = prometheus.query(
             'histogram_quantile(%s, sum by (device, le) (increase(%s{'
-            'device=~"sda|sdb"%s}[%ds])))' % (q, metric, match, interval),
+            'device=~"sda|sdb"%s}[%dms])))' % (q, metric, match, window_ms),
             at=ended)
         promql = {r['metric']['device']: float(r['value'][1])
                   for r in result}
