@@ -6,6 +6,13 @@ runs (A B, B A, ...), so slow drifts of this shared machine hit both
 sides alike.  Each pair gives a throughput ratio and a CPU-per-request
 ratio (from /proc/<pid>/stat of the server's processes); the medians are
 the figures.
+
+A side-by-side row loads both servers at the same time instead, each
+with its own wrk: they share the server core, so a burst of the host's
+other work hits both in the same instant rather than one run of a pair.
+Its throughput ratio is then close to the inverse of the CPU-cost ratio.
+It is a cross-check; the bars belong to the alternating rows, as
+specified.
 """
 
 import json
@@ -28,27 +35,40 @@ SETTLE_SECONDS = 0.3
 
 
 def run_wrk(server, seconds, concurrency, env, errors_expected=False):
-    command = ['wrk', '-t1', '-c%d' % concurrency, '-d%ds' % seconds,
-               '--timeout', '30s', '-s', LUA,
-               'http://127.0.0.1:%d' % server.port]
+    return run_wrk_together([server], seconds, concurrency, env,
+                            errors_expected)[0]
+
+
+def run_wrk_together(servers, seconds, concurrency, env,
+                     errors_expected=False):
+    """One wrk per server, all at once; a result per server."""
+    commands = [['wrk', '-t1', '-c%d' % concurrency, '-d%ds' % seconds,
+                 '--timeout', '30s', '-s', LUA,
+                 'http://127.0.0.1:%d' % server.port] for server in servers]
     if os.cpu_count() and os.cpu_count() > 1:
-        command = ['taskset', '-c', LOAD_CPU] + command
-    cpu_before = server.cpu_seconds()
-    out = subprocess.run(command, capture_output=True, text=True,
-                         env=dict(os.environ, **env), timeout=seconds + 60)
-    cpu = server.cpu_seconds() - cpu_before
-    for line in out.stdout.splitlines():
-        if line.startswith('SWIFTINST '):
-            result = json.loads(line[len('SWIFTINST '):])
-            break
-    else:
-        raise RuntimeError('wrk failed: %s %s' % (out.stdout, out.stderr))
-    if result['errors'] or (result['non2xx'] and not errors_expected):
-        raise RuntimeError('wrk saw errors against %s: %s'
-                           % (server.conf_path, result))
-    result['rps'] = result['requests'] / (result['duration_us'] / 1e6)
-    result['cpu_per_request'] = cpu / max(result['requests'], 1)
-    return result
+        commands = [['taskset', '-c', LOAD_CPU] + c for c in commands]
+    cpu_before = [server.cpu_seconds() for server in servers]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ, **env))
+             for command in commands]
+    outs = [proc.communicate(timeout=seconds + 60) for proc in procs]
+    results = []
+    for server, before, (stdout, stderr) in zip(servers, cpu_before, outs):
+        cpu = server.cpu_seconds() - before
+        for line in stdout.splitlines():
+            if line.startswith('SWIFTINST '):
+                result = json.loads(line[len('SWIFTINST '):])
+                break
+        else:
+            raise RuntimeError('wrk failed: %s %s' % (stdout, stderr))
+        if result['errors'] or (result['non2xx'] and not errors_expected):
+            raise RuntimeError('wrk saw errors against %s: %s'
+                               % (server.conf_path, result))
+        result['rps'] = result['requests'] / (result['duration_us'] / 1e6)
+        result['cpu_per_request'] = cpu / max(result['requests'], 1)
+        results.append(result)
+    return results
 
 
 def prefill(server, objects, size):
@@ -61,8 +81,11 @@ def prefill(server, objects, size):
 class Scenario(object):
     def __init__(self, name, method, size, storage, concurrency=16,
                  filter_options=None, baseline_options=None,
-                 throughput_bar=None, cpu_bar=None):
+                 throughput_bar=None, cpu_bar=None, side_by_side=False):
         self.name = name
+        # True: both servers are loaded at once, sharing the server core,
+        # so a change in the host's load hits both in the same instant
+        self.side_by_side = side_by_side
         # None: the figure is reported, no target
         self.throughput_bar = throughput_bar
         self.cpu_bar = cpu_bar
@@ -107,6 +130,13 @@ class Scenario(object):
             firsts = [i % 2 == seed % 2 for i in range(pairs)]
             random.Random(seed).shuffle(firsts)
             for bare_first in firsts:
+                if self.side_by_side:
+                    time.sleep(SETTLE_SECONDS)
+                    a_run, b_run = run_wrk_together(
+                        servers, seconds, self.concurrency, env)
+                    a.append(a_run)
+                    b.append(b_run)
+                    continue
                 for server in servers if bare_first else servers[::-1]:
                     time.sleep(SETTLE_SECONDS)
                     runs[id(server)].append(
@@ -161,6 +191,8 @@ def scenarios():
                  throughput_bar=0.97, cpu_bar=1.05),
         Scenario('PUT 4 KiB, tmpfs', 'PUT', 4096, 'tmpfs',
                  throughput_bar=0.97, cpu_bar=1.05),
+        Scenario('PUT 4 KiB, tmpfs, side by side', 'PUT', 4096, 'tmpfs',
+                 side_by_side=True),
         Scenario('PUT 4 KiB, tmpfs, accounting on', 'PUT', 4096, 'tmpfs',
                  filter_options=ACCOUNTING, throughput_bar=0.95),
         Scenario('PUT 4 KiB, tmpfs, accounting on vs off', 'PUT', 4096,
