@@ -145,8 +145,8 @@ class RequestContext(object):
         self.status = None
         # [(op, seconds)], recorded when it ends; see diskfile_hooks
         self.disk_ops = []
-        self.greenlet = green = _getcurrent()
-        _active[green] = self
+        self.greenlet = _getcurrent()
+        register(self, self.greenlet)
         if recorder.phases:
             # The rest of the event-loop accounting state exists only
             # when the accounting runs: nothing else reads it.
@@ -196,8 +196,7 @@ class RequestContext(object):
             return
         self.finished = True
         try:
-            if _active.get(self.greenlet) is self:
-                del _active[self.greenlet]
+            unregister(self, self.greenlet)
             now = _monotonic()
             recorder = self.recorder
             if recorder.phases:
