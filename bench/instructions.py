@@ -2,8 +2,9 @@
 
 The A/B runs of bench/e2e.py move by a few per cent from run to run on a
 shared host.  Counting user-space instructions with callgrind, with a
-fixed hash seed, repeats to within 0.2 %, so it can tell which part of
-the filter costs what.  Each variant runs N and 4N PUTs through Swift's
+fixed hash seed, usually repeats to within 0.03 % (an odd run is 1 %
+off: valgrind schedules the tpool threads), so it can tell which part
+of the filter costs what.  Each variant runs N and 4N PUTs through Swift's
 ObjectController in-process (swob requests, eventlet monkey-patched) and
 the difference divided by 3N is the steady per-PUT count.
 
