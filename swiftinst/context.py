@@ -107,13 +107,6 @@ def split_device_partition(path):
             parts[2] if len(parts) > 2 else '')
 
 
-def device_of(path):
-    """'/sda/123/a/c/o' -> 'sda': split_device_partition's first part,
-    for the per-request path."""
-    parts = path.split('/', 2)
-    return parts[1] if len(parts) > 1 else ''
-
-
 class RequestContext(object):
     """What the filter knows about one request while Swift serves it.
 

@@ -24,7 +24,8 @@ from swift.common.utils import get_logger
 
 from swiftinst import diskfile_hooks
 from swiftinst.config import parse_config
-from swiftinst.context import LabelPolicy, RequestContext, device_of
+from swiftinst.context import LabelPolicy, RequestContext, \
+    split_device_partition
 from swiftinst.diskstate import DiskStateSampler
 from swiftinst.eventloop import EventLoopAccounting
 from swiftinst.exporters import prometheus
@@ -136,7 +137,7 @@ class InstrumentMiddleware(object):
             method = env.get('REQUEST_METHOD', '')
             recorder = self.recorder
             ctx = RequestContext(recorder, recorder.kind(
-                method, device_of(env.get('PATH_INFO', '')),
+                method, split_device_partition(env.get('PATH_INFO', ''))[0],
                 env.get('HTTP_X_BACKEND_STORAGE_POLICY_INDEX')), env)
             if method not in ('GET', 'HEAD') and (
                     method in BODY_METHODS or _has_body(env)) \

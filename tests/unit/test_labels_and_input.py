@@ -4,7 +4,7 @@ import logging
 import pytest
 
 from swiftinst import context, metrics
-from swiftinst.context import LabelPolicy, RequestContext, device_of, \
+from swiftinst.context import LabelPolicy, RequestContext, \
     split_device_partition
 from swiftinst.input import TimedInput
 from swiftinst.recorder import Recorder, RequestKind
@@ -61,7 +61,6 @@ def test_split_device_partition():
                         ('/sda', ('sda', '')), ('', ('', '')),
                         ('sda/1', ('1', ''))):
         assert split_device_partition(path) == parts
-        assert device_of(path) == parts[0]
 
 
 def test_request_kinds_are_shared_and_bounded(tmp_path):
