@@ -64,8 +64,8 @@ soak: $(STAMP)
 	$(PY) -m bench.soak
 
 # Instructions per PUT under callgrind (Debian's valgrind): repeatable to
-# 0.2 %, for telling which part of the filter costs what; then the same in
-# a real worker.
+# 0.03 % (an odd in-process run 1 %), for telling which part of the filter
+# costs what; then the same in a real worker, for PUTs and GETs.
 bench-instructions: $(STAMP)
 	$(PY) -m bench.instructions
 	$(PY) -m bench.instructions --worker

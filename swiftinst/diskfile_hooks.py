@@ -106,9 +106,9 @@ def _timed_outside_tpool(op, func, args, kwargs):
     request, else untouched (some other native thread of ours or Swift's;
     without a diskfile, work outside a request has no device)."""
     try:
-        ctx = _active_get(_getcurrent())
-        if _recorder is None or ctx is None or \
-                _native_ident() != _hub_ident:
+        ctx = None if _recorder is None or _native_ident() != _hub_ident \
+            else _active_get(_getcurrent())
+        if ctx is None:
             return func(*args, **kwargs)
         started = _monotonic()
         try:

@@ -55,7 +55,8 @@ class RequestKind(object):
         self.by_status = Histograms(store, metrics.REQUEST.name,
                                     lambda first: labels +
                                     (metrics.status_class(first),))
-        # the input-bytes counter, created by the first body read
+        # the input-bytes counter, created by the first request of this
+        # kind that read a body
         self.input_bytes = None
         self.disk = recorder.disk_target(device, policy)
         # the four phase histograms, when event-loop accounting is on
