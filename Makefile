@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 .PHONY: venv test unit functional test-compat demo bench bench-quick bench-instructions soak repro clean
 
-$(STAMP): setup.cfg setup.py requirements-test.txt
+$(STAMP): setup.cfg setup.py requirements-test.txt swiftinst/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e . -r requirements-test.txt
@@ -16,8 +16,15 @@ $(STAMP): setup.cfg setup.py requirements-test.txt
 
 venv: $(STAMP)
 
+# The C timers (when built), then the unit tests and the core functional
+# tests again with the pure-Python timers, as on a node without a compiler.
+PURE_PYTHON_TESTS := tests/unit tests/functional/test_object_server.py \
+	tests/functional/test_identical_responses.py
+
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+	SWIFTINST_PURE_PYTHON=1 $(PY) -m pytest -q $(PYTEST_ARGS) \
+		$(PURE_PYTHON_TESTS)
 
 unit: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests/unit
@@ -32,7 +39,8 @@ functional: $(STAMP)
 SWIFT_oldest := swift~=2.29.0
 SWIFT_newest := swift
 
-.venv-swift-%/.installed-stamp: setup.cfg setup.py requirements-test.txt
+.venv-swift-%/.installed-stamp: setup.cfg setup.py requirements-test.txt \
+		swiftinst/_speedups.c
 	$(PYTHON) -m venv .venv-swift-$*
 	.venv-swift-$*/bin/python -m pip install --quiet --upgrade pip
 	.venv-swift-$*/bin/python -m pip install --quiet --upgrade -e . \
@@ -50,7 +58,8 @@ demo: $(STAMP)
 	$(VENV)/bin/swiftinst demo
 
 clean:
-	rm -rf $(VENV) .venv-swift-* build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-swift-* build *.egg-info .pytest_cache \
+		swiftinst/_speedups*.so
 
 # Benchmarks need wrk (Debian package) and, for pinning, taskset.
 bench: $(STAMP)

@@ -23,10 +23,10 @@ _NO_ENV = types.MappingProxyType({})
 # operation to the request whose greenthread made it.  A keep-alive
 # connection reuses its greenthread, so entries are overwritten, and the
 # size stays bounded by the number of connections.
-_active = {}
+active = {}
 
 
-active_get = _active.get
+active_get = active.get
 
 
 _getcurrent = greenlet.getcurrent
@@ -34,16 +34,16 @@ _getcurrent = greenlet.getcurrent
 
 def current():
     """The RequestContext of the running greenthread, or None."""
-    return _active.get(_getcurrent())
+    return active_get(_getcurrent())
 
 
 def register(ctx, green):
-    _active[green] = ctx
+    active[green] = ctx
 
 
 def unregister(ctx, green):
-    if _active.get(green) is ctx:
-        del _active[green]
+    if active_get(green) is ctx:
+        del active[green]
 
 
 class LabelPolicy(object):

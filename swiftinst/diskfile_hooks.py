@@ -21,6 +21,11 @@ soon as it is done, under the device of the diskfile it was done for.
 Hooks replace attributes of ``swift.obj.diskfile`` and its classes;
 ``uninstall()`` puts the originals back.  A hook point missing in some Swift
 release is reported by ``install()`` and skipped.
+
+The helpers, the hand-off to the tpool thread and the two ``open`` methods
+are timed by the C timers of ``swiftinst/_speedups.c`` when they are
+available (see ``speedups``); the Python wrappers here are their
+reference and fallback, and ``install()`` picks one kind for all.
 """
 
 import functools
@@ -29,7 +34,7 @@ import time
 import greenlet
 from eventlet import patcher
 
-from swiftinst import context
+from swiftinst import context, speedups
 from swiftinst.transparent import drop_own_frame
 
 _monotonic = time.monotonic
@@ -72,6 +77,11 @@ def _timed_helper(op, func, nesting=False):
     time, less the ops appended while it ran, so the ops of one PUT add up
     to the time spent, never more.
     """
+    native = speedups.native
+    if native is not None:
+        return native.HelperTimer(
+            op, func, functools.partial(_timed_outside_tpool, op, func),
+            nesting)
 
     @functools.wraps(func)
     def timed(*args, **kwargs):
@@ -81,7 +91,7 @@ def _timed_helper(op, func, nesting=False):
             ops = None
         if ops is None:
             try:
-                return _timed_outside_tpool(op, func, args, kwargs)
+                return _timed_outside_tpool(op, func, *args, **kwargs)
             except BaseException as exc:
                 drop_own_frame(exc)
                 raise
@@ -101,7 +111,7 @@ def _timed_helper(op, func, nesting=False):
     return timed
 
 
-def _timed_outside_tpool(op, func, args, kwargs):
+def _timed_outside_tpool(op, func, *args, **kwargs):
     """A helper called without tpool: timed if on the hub inside a
     request, else untouched (some other native thread of ours or Swift's;
     without a diskfile, work outside a request has no device)."""
@@ -122,7 +132,8 @@ def _timed_outside_tpool(op, func, args, kwargs):
 
 def _in_native_thread(ops, called, func, args, kwargs):
     """What a tpool thread runs: ``func``, with the helpers it calls
-    appending to ``ops``."""
+    appending to ``ops``.  (``_speedups.run_with_native_ops`` when the C
+    timers are used.)"""
     ops.append(('tpool_wait', _monotonic() - called))
     _native_local.ops = ops
     try:
@@ -141,8 +152,9 @@ class TimedTpool(object):
     called in the native thread append to the request's ``disk_ops``.
     """
 
-    def __init__(self, real):
+    def __init__(self, real, in_native_thread):
         self._real = real
+        self._in_native_thread = in_native_thread
 
     def __getattr__(self, name):
         return getattr(self._real, name)
@@ -156,8 +168,8 @@ class TimedTpool(object):
             ops = [] if holder is None else holder.disk_ops
             called = _monotonic()
             try:
-                return self._real.execute(_in_native_thread, ops, called,
-                                          func, args, kwargs)
+                return self._real.execute(self._in_native_thread, ops,
+                                          called, func, args, kwargs)
             finally:
                 if holder is None:
                     # a writer's _finalize_put outside any request
@@ -172,9 +184,22 @@ class TimedTpool(object):
 
 # -- methods that run on the hub -----------------------------------------
 
+def _record_method_detached(of_writer, op, seconds, instance):
+    """A hub method's timing outside any request: the DiskFile, or the
+    DiskFileWriter's ``_diskfile``, names the device."""
+    _record_detached(((op, seconds),), getattr(
+        instance, '_diskfile', None) if of_writer else instance)
+
+
 def _timed_method(op, method, of_writer):
     """Time ``method`` of a DiskFile, or of a DiskFileWriter (``of_writer``)
     whose ops are then charged to its ``_diskfile``."""
+    native = speedups.native
+    if native is not None:
+        return native.MethodTimer(
+            op, method, context.active, _getcurrent,
+            functools.partial(_record_method_detached, of_writer))
+
     @functools.wraps(method)
     def timed(self, *args, **kwargs):
         started = _monotonic()
@@ -190,8 +215,7 @@ def _timed_method(op, method, of_writer):
                 if ctx is not None:
                     ctx.disk_ops.append((op, seconds))
                 else:
-                    _record_detached(((op, seconds),), getattr(
-                        self, '_diskfile', None) if of_writer else self)
+                    _record_method_detached(of_writer, op, seconds, self)
     return timed
 
 
@@ -310,6 +334,8 @@ def install(recorder):
     global _recorder, _hub_ident
     _hub_ident = _native_ident()
     _recorder = recorder
+    if speedups.native is not None:
+        speedups.native.set_recording(True)
     if _originals:
         return []
     from swift.obj import diskfile
@@ -324,7 +350,9 @@ def install(recorder):
         if nesting:
             _hook_nested_fsync_dir(helper, diskfile)
     if hasattr(getattr(diskfile, 'tpool', None), 'execute'):
-        _replace(diskfile, 'tpool', TimedTpool(diskfile.tpool))
+        _replace(diskfile, 'tpool', TimedTpool(
+            diskfile.tpool, _in_native_thread if speedups.native is None
+            else speedups.native.run_with_native_ops))
     else:
         missing.append('tpool')
     for class_name, method_name, factory in _METHODS:
@@ -340,6 +368,8 @@ def uninstall():
     """Restore swift.obj.diskfile exactly as it was (for tests)."""
     global _recorder
     _recorder = None
+    if speedups.native is not None:
+        speedups.native.set_recording(False)
     for (owner, name), original in _originals.items():
         setattr(owner, name, original)
     _originals.clear()

@@ -22,7 +22,7 @@ import eventlet
 from eventlet import tpool
 from swift.common.utils import get_logger
 
-from swiftinst import diskfile_hooks
+from swiftinst import diskfile_hooks, speedups
 from swiftinst.config import parse_config
 from swiftinst.context import LabelPolicy, RequestContext, \
     split_device_partition
@@ -96,6 +96,9 @@ class InstrumentMiddleware(object):
             else None
         self.disk_state = DiskStateSampler(
             config.devices, config.metrics_dir, config.disk_state_interval)
+        if speedups.native is None:
+            self.logger.info('swiftinst: using the pure-Python timers: %s',
+                             speedups.unused_because)
         missing = diskfile_hooks.install(self.recorder)
         if missing:
             self.logger.warning(

@@ -11,8 +11,11 @@ import collections
 import os
 from bisect import bisect_left
 
-from swiftinst import eventloop, metrics
+from swiftinst import eventloop, metrics, store
+from swiftinst.speedups import native
 from swiftinst.store import Histograms
+
+_observe_ops = store.observe_ops if native is None else native.observe_ops
 
 
 def _identify(ctx):
@@ -163,13 +166,7 @@ class Recorder(object):
 
     def disk_ops(self, ops, target, statsd_samples=None):
         """Observe ``[(op, seconds)]`` into ``target``'s histograms."""
-        bounds = self.bounds
-        histograms = target.histograms
-        for op, seconds in ops:
-            # MetricStore.observe, on histograms looked up once
-            values = histograms[op]
-            values[bisect_left(bounds, seconds)] += 1
-            values[-1] += seconds
+        _observe_ops(target.histograms, self.bounds, ops)
         if statsd_samples is not None:
             names = target.statsd_names
             statsd_samples.extend((names[op], seconds)

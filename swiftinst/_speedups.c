@@ -1,0 +1,552 @@
+/*
+ * C versions of swiftinst's per-operation timers.
+ *
+ * Why C: a 4 KiB PUT passes through about ten timed calls (two body reads,
+ * the diskfile open, write and metadata read on the hub, four helpers in a
+ * tpool thread and the tpool hand-off).  As Python functions, their frames
+ * and argument forwarding were more than half of the filter's cost.
+ * These objects time a call without a frame of their own, which also keeps
+ * them out of Swift's tracebacks with no extra work.
+ *
+ * swiftinst/speedups.py decides whether they are used.  The Python versions
+ * in diskfile_hooks.py and input.py remain the reference and the fallback;
+ * every rule they follow holds here too:
+ *   - the wrapped call's result or exception passes through untouched;
+ *   - recording never raises into Swift: a timing that cannot be recorded
+ *     (only a failed allocation can cause that) is dropped;
+ *   - code that may run in a tpool thread only appends to a plain list.
+ * All of it runs with the GIL held.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stddef.h>
+#include <time.h>
+
+/* The list the current native thread's helpers append to (see
+ * run_with_native_ops); unset outside a tpool call. */
+static Py_tss_t native_ops_key = Py_tss_NEEDS_INIT;
+/* False while no recorder is installed: time nothing, record nothing. */
+static int recording = 0;
+
+static PyObject *one;
+static PyObject *str_disk_ops, *str_wrapped, *str_ctx, *str_hub_wait,
+    *str_tpool_wait;
+
+/* The clock of time.monotonic(), which the Python side compares with. */
+static inline double
+monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Append (op, seconds) to ``ops``.  Any exception already set (the wrapped
+ * call's) is kept aside and restored; a failure here is dropped. */
+static void
+append_op(PyObject *ops, PyObject *op, double seconds)
+{
+    PyObject *type, *value, *tb, *number, *pair = NULL;
+
+    PyErr_Fetch(&type, &value, &tb);
+    number = PyFloat_FromDouble(seconds);
+    if (number != NULL) {
+        pair = PyTuple_Pack(2, op, number);
+        Py_DECREF(number);
+    }
+    if (pair == NULL || PyList_Append(ops, pair) < 0)
+        PyErr_Clear();
+    Py_XDECREF(pair);
+    PyErr_Restore(type, value, tb);
+}
+
+/* -- what the three timer types share ----------------------------------- */
+
+/* Every timer holds up to TIMER_FIELDS objects, by the indices below;
+ * fields[WRAPPED] is the callable it times (__wrapped__). */
+#define TIMER_FIELDS 5
+enum { OP, WRAPPED, EXTRA1, EXTRA2, EXTRA3 };
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *fields[TIMER_FIELDS];
+    int nesting;        /* HelperTimer: charge only own time */
+} Timer;
+
+/* A new timer of ``type`` holding ``fields`` (``count`` of them). */
+static PyObject *
+new_timer(PyTypeObject *type, vectorcallfunc call, PyObject **fields,
+             int count)
+{
+    Timer *self = (Timer *)type->tp_alloc(type, 0);
+    int i;
+
+    if (self == NULL)
+        return NULL;
+    for (i = 0; i < count; i++) {
+        Py_INCREF(fields[i]);
+        self->fields[i] = fields[i];
+    }
+    self->vectorcall = call;
+    return (PyObject *)self;
+}
+
+static int
+timer_traverse(Timer *self, visitproc visit, void *arg)
+{
+    int i;
+
+    for (i = 0; i < TIMER_FIELDS; i++)
+        Py_VISIT(self->fields[i]);
+    return 0;
+}
+
+static int
+timer_clear(Timer *self)
+{
+    int i;
+
+    for (i = 0; i < TIMER_FIELDS; i++)
+        Py_CLEAR(self->fields[i]);
+    return 0;
+}
+
+static void
+timer_dealloc(Timer *self)
+{
+    PyObject_GC_UnTrack(self);
+    timer_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+timer_get_wrapped(Timer *self, void *closure)
+{
+    Py_INCREF(self->fields[WRAPPED]);
+    return self->fields[WRAPPED];
+}
+
+static PyObject *
+timer_get_name(Timer *self, void *closure)
+{
+    return PyObject_GetAttrString(self->fields[WRAPPED], "__name__");
+}
+
+static PyGetSetDef timer_getset[] = {
+    {"__wrapped__", (getter)timer_get_wrapped, NULL, NULL, NULL},
+    {"__name__", (getter)timer_get_name, NULL, NULL, NULL},
+    {NULL}
+};
+
+/* A method timer binds like a function: looked up on an instance, it
+ * becomes a bound method (Py_TPFLAGS_METHOD_DESCRIPTOR lets the
+ * interpreter skip even that for obj.method(...) calls). */
+static PyObject *
+bind_method(PyObject *self, PyObject *obj, PyObject *type)
+{
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    return PyMethod_New(self, obj);
+}
+
+#define TIMER_TYPE(Name, doc, flags)                                      \
+    static PyTypeObject Name##_Type = {                                   \
+        PyVarObject_HEAD_INIT(NULL, 0)                                    \
+        .tp_name = "swiftinst._speedups." #Name,                          \
+        .tp_doc = doc,                                                    \
+        .tp_basicsize = sizeof(Timer),                                    \
+        .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |             \
+                    Py_TPFLAGS_HAVE_VECTORCALL | (flags),                 \
+        .tp_vectorcall_offset = offsetof(Timer, vectorcall),              \
+        .tp_call = PyVectorcall_Call,                                     \
+        .tp_descr_get = (flags) ? bind_method : NULL,                     \
+        .tp_new = Name##_new,                                             \
+        .tp_traverse = (traverseproc)timer_traverse,                      \
+        .tp_clear = (inquiry)timer_clear,                                 \
+        .tp_dealloc = (destructor)timer_dealloc,                          \
+        .tp_getset = timer_getset,                                        \
+    };
+
+/* -- HelperTimer: a diskfile module-level helper ------------------------ */
+
+enum { OUTSIDE = EXTRA1 };    /* called instead when not in a tpool call */
+
+static PyObject *
+HelperTimer_vectorcall(PyObject *self_, PyObject *const *args,
+                       size_t nargsf, PyObject *kwnames)
+{
+    Timer *self = (Timer *)self_;
+    PyObject *ops = PyThread_tss_get(&native_ops_key);
+    Py_ssize_t mark, i, end;
+    PyObject *result;
+    double started, seconds;
+
+    if (ops == NULL)
+        return PyObject_Vectorcall(self->fields[OUTSIDE], args, nargsf,
+                                   kwnames);
+    /* The list lives while run_with_native_ops holds it; keep our own
+     * reference anyway, in case the helper clears the thread's slot. */
+    Py_INCREF(ops);
+    mark = PyList_GET_SIZE(ops);
+    started = monotonic();
+    result = PyObject_Vectorcall(self->fields[WRAPPED], args, nargsf,
+                                 kwnames);
+    seconds = monotonic() - started;
+    if (self->nesting) {
+        end = PyList_GET_SIZE(ops);
+        for (i = mark; i < end; i++) {
+            PyObject *inner = PyList_GET_ITEM(ops, i);
+            if (PyTuple_CheckExact(inner) && PyTuple_GET_SIZE(inner) == 2 &&
+                    PyFloat_CheckExact(PyTuple_GET_ITEM(inner, 1)))
+                seconds -= PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(inner, 1));
+        }
+    }
+    append_op(ops, self->fields[OP], seconds);
+    Py_DECREF(ops);
+    return result;
+}
+
+static PyObject *
+HelperTimer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"op", "func", "outside", "nesting", NULL};
+    PyObject *fields[3];
+    int nesting = 0;
+    PyObject *self;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UOO|p:HelperTimer",
+                                     keywords, &fields[OP], &fields[WRAPPED],
+                                     &fields[OUTSIDE], &nesting))
+        return NULL;
+    self = new_timer(type, HelperTimer_vectorcall, fields, 3);
+    if (self != NULL)
+        ((Timer *)self)->nesting = nesting;
+    return self;
+}
+
+TIMER_TYPE(HelperTimer,
+           "HelperTimer(op, func, outside, nesting=False)\n\n"
+           "Times ``func`` into the calling tpool thread's list; outside a "
+           "tpool call, ``outside`` is called instead.", 0)
+
+/* -- MethodTimer: a DiskFile or DiskFileWriter method on the hub -------- */
+
+enum {
+    ACTIVE = EXTRA1,       /* greenlet -> request context (a dict) */
+    GETCURRENT = EXTRA2,   /* greenlet.getcurrent */
+    DETACHED = EXTRA3,     /* detached(op, seconds, instance) */
+};
+
+static PyObject *
+MethodTimer_vectorcall(PyObject *self_, PyObject *const *args,
+                       size_t nargsf, PyObject *kwnames)
+{
+    Timer *self = (Timer *)self_;
+    PyObject *result, *type, *value, *tb, *current, *ctx, *ops, *outcome;
+    double started, seconds;
+
+    started = monotonic();
+    result = PyObject_Vectorcall(self->fields[WRAPPED], args, nargsf,
+                                 kwnames);
+    seconds = monotonic() - started;
+    if (!recording || PyVectorcall_NARGS(nargsf) < 1)
+        return result;
+    PyErr_Fetch(&type, &value, &tb);
+    current = PyObject_CallNoArgs(self->fields[GETCURRENT]);
+    ctx = current == NULL ? NULL :
+        PyDict_GetItemWithError(self->fields[ACTIVE], current);
+    Py_XINCREF(ctx);
+    Py_XDECREF(current);
+    if (ctx != NULL) {
+        ops = PyObject_GetAttr(ctx, str_disk_ops);
+        if (ops != NULL && PyList_Check(ops))
+            append_op(ops, self->fields[OP], seconds);
+        Py_XDECREF(ops);
+        Py_DECREF(ctx);
+    }
+    else if (!PyErr_Occurred()) {
+        /* outside any request: the Python side finds the device */
+        outcome = PyObject_CallFunction(self->fields[DETACHED], "OdO",
+                                        self->fields[OP], seconds, args[0]);
+        Py_XDECREF(outcome);
+    }
+    PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+    return result;
+}
+
+static PyObject *
+MethodTimer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"op", "method", "active", "getcurrent",
+                               "detached", NULL};
+    PyObject *fields[5];
+
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "UOO!OO:MethodTimer", keywords, &fields[OP],
+            &fields[WRAPPED], &PyDict_Type, &fields[ACTIVE],
+            &fields[GETCURRENT], &fields[DETACHED]))
+        return NULL;
+    return new_timer(type, MethodTimer_vectorcall, fields, 5);
+}
+
+TIMER_TYPE(MethodTimer,
+           "MethodTimer(op, method, active, getcurrent, detached)\n\n"
+           "Times ``method`` into the running request's disk_ops; outside "
+           "a request, calls detached(op, seconds, instance).",
+           Py_TPFLAGS_METHOD_DESCRIPTOR)
+
+/* -- ReadTimer: a read method of TimedInput ----------------------------- */
+
+/* fields[OP] is the wrapped input's method name, e.g. 'read';
+ * fields[WRAPPED] is observe(ctx, result, size, started, seconds,
+ * hub_wait_before), which records the read. */
+enum { SIZE = EXTRA1 };    /* result -> bytes read */
+
+static PyObject *
+ReadTimer_vectorcall(PyObject *self_, PyObject *const *args,
+                     size_t nargsf, PyObject *kwnames)
+{
+    Timer *self = (Timer *)self_;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *wrapped, *method, *ctx = NULL, *hub_before = NULL;
+    PyObject *result, *outcome;
+    double started, seconds;
+
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError, "a TimedInput method needs self");
+        return NULL;
+    }
+    wrapped = PyObject_GetAttr(args[0], str_wrapped);
+    if (wrapped == NULL)
+        return NULL;
+    method = PyObject_GetAttr(wrapped, self->fields[OP]);
+    Py_DECREF(wrapped);
+    if (method == NULL)
+        return NULL;
+    ctx = PyObject_GetAttr(args[0], str_ctx);
+    if (ctx != NULL)
+        hub_before = PyObject_GetAttr(ctx, str_hub_wait);
+    PyErr_Clear();   /* without a context, the read goes untimed */
+    started = monotonic();
+    result = PyObject_Vectorcall(method, args + 1, nargs - 1, kwnames);
+    seconds = monotonic() - started;
+    Py_DECREF(method);
+    if (result != NULL && hub_before != NULL) {
+        outcome = PyObject_CallFunction(self->fields[WRAPPED], "OOOddO",
+                                        ctx, result, self->fields[SIZE],
+                                        started, seconds, hub_before);
+        if (outcome == NULL)
+            PyErr_Clear();
+        Py_XDECREF(outcome);
+    }
+    Py_XDECREF(ctx);
+    Py_XDECREF(hub_before);
+    return result;
+}
+
+static PyObject *
+ReadTimer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"name", "size", "observe", NULL};
+    PyObject *fields[3];
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UOO:ReadTimer", keywords,
+                                     &fields[OP], &fields[SIZE],
+                                     &fields[WRAPPED]))
+        return NULL;
+    return new_timer(type, ReadTimer_vectorcall, fields, 3);
+}
+
+TIMER_TYPE(ReadTimer,
+           "ReadTimer(name, size, observe)\n\n"
+           "A TimedInput method: calls the wrapped input's ``name`` and "
+           "hands the timing to observe().", Py_TPFLAGS_METHOD_DESCRIPTOR)
+
+/* -- module functions ---------------------------------------------------- */
+
+/* store.observe_ops: the same loop, without an opcode per step. */
+static PyObject *
+observe_ops(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *histograms, *bounds, *ops, *pair, *values, *old, *new;
+    Py_ssize_t i, lo, hi, mid, width;
+    double seconds;
+
+    if (nargs != 3 || !PyTuple_CheckExact(args[1]) ||
+            !(PyList_CheckExact(args[2]) || PyTuple_CheckExact(args[2]))) {
+        PyErr_SetString(PyExc_TypeError, "observe_ops() takes "
+                        "(histograms, tuple of bounds, list of ops)");
+        return NULL;
+    }
+    histograms = args[0];
+    bounds = args[1];
+    ops = args[2];
+    width = PyTuple_GET_SIZE(bounds) + 2;   /* buckets, +Inf, sum */
+    /* the size is read at every step: __missing__ runs Python code */
+    for (i = 0; i < PySequence_Fast_GET_SIZE(ops); i++) {
+        pair = PySequence_Fast_GET_ITEM(ops, i);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "an op is (name, seconds)");
+            return NULL;
+        }
+        Py_INCREF(pair);
+        seconds = PyFloat_AsDouble(PyTuple_GET_ITEM(pair, 1));
+        /* PyObject_GetItem: a Histograms creates a missing series */
+        values = seconds == -1.0 && PyErr_Occurred() ? NULL :
+            PyObject_GetItem(histograms, PyTuple_GET_ITEM(pair, 0));
+        if (values == NULL) {
+            Py_DECREF(pair);
+            return NULL;
+        }
+        if (!PyList_CheckExact(values) || PyList_GET_SIZE(values) != width) {
+            Py_DECREF(values);
+            Py_DECREF(pair);
+            PyErr_SetString(PyExc_TypeError, "a histogram's values are a "
+                            "list of len(bounds) + 2");
+            return NULL;
+        }
+        /* bisect_left(bounds, seconds) */
+        lo = 0;
+        hi = width - 2;
+        while (lo < hi) {
+            mid = (lo + hi) / 2;
+            if (PyFloat_AsDouble(PyTuple_GET_ITEM(bounds, mid)) < seconds)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        new = PyErr_Occurred() ? NULL :
+            PyNumber_Add(PyList_GET_ITEM(values, lo), one);
+        if (new != NULL) {
+            PyList_SetItem(values, lo, new);
+            old = PyList_GET_ITEM(values, width - 1);
+            new = PyNumber_Add(old, PyTuple_GET_ITEM(pair, 1));
+            if (new != NULL)
+                PyList_SetItem(values, width - 1, new);
+        }
+        Py_DECREF(values);
+        Py_DECREF(pair);
+        if (new == NULL)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+run_with_native_ops(PyObject *module, PyObject *const *args,
+                    Py_ssize_t nargs)
+{
+    PyObject *ops, *func, *call_args, *call_kwargs, *previous, *result;
+    double called;
+
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "run_with_native_ops() takes "
+                        "(ops, called, func, args, kwargs)");
+        return NULL;
+    }
+    ops = args[0];
+    func = args[2];
+    call_args = args[3];
+    call_kwargs = args[4];
+    called = PyFloat_AsDouble(args[1]);
+    if ((called == -1.0 && PyErr_Occurred()) || !PyList_Check(ops) ||
+            !PyTuple_Check(call_args) || !PyDict_Check(call_kwargs)) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_TypeError, "run_with_native_ops() takes "
+                        "(list, float, callable, tuple, dict)");
+        return NULL;
+    }
+    append_op(ops, str_tpool_wait, monotonic() - called);
+    previous = PyThread_tss_get(&native_ops_key);
+    if (PyThread_tss_set(&native_ops_key, ops) != 0)
+        /* cannot happen once the key exists; run the work untimed */
+        return PyObject_Call(func, call_args, call_kwargs);
+    Py_INCREF(ops);
+    result = PyObject_Call(func, call_args,
+                           PyDict_GET_SIZE(call_kwargs) ? call_kwargs : NULL);
+    PyThread_tss_set(&native_ops_key, previous);
+    Py_DECREF(ops);
+    return result;
+}
+
+static PyObject *
+set_recording(PyObject *module, PyObject *flag)
+{
+    int on = PyObject_IsTrue(flag);
+    if (on < 0)
+        return NULL;
+    recording = on;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"observe_ops", (PyCFunction)(void (*)(void))observe_ops, METH_FASTCALL,
+     "observe_ops(histograms, bounds, ops): store.observe_ops in C."},
+    {"run_with_native_ops", (PyCFunction)(void (*)(void))run_with_native_ops,
+     METH_FASTCALL,
+     "run_with_native_ops(ops, called, func, args, kwargs)\n\n"
+     "What a tpool thread runs: appends ('tpool_wait', now - called) to "
+     "ops, then calls func(*args, **kwargs) with the HelperTimers it "
+     "reaches appending to ops."},
+    {"set_recording", set_recording, METH_O,
+     "set_recording(flag): whether MethodTimers record (a recorder is "
+     "installed)."},
+    {NULL}
+};
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "swiftinst._speedups",
+    .m_doc = "C versions of swiftinst's per-operation timers; see "
+             "swiftinst/speedups.py.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+/* PyModule_AddObjectRef, which Python 3.9 lacks. */
+static int
+add_type(PyObject *module, const char *name, PyTypeObject *type)
+{
+    Py_INCREF(type);
+    if (PyModule_AddObject(module, name, (PyObject *)type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
+}
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    PyObject *module;
+
+    if (PyThread_tss_create(&native_ops_key) != 0)
+        return PyErr_NoMemory();
+    if ((one = PyLong_FromLong(1)) == NULL ||
+            (str_disk_ops = PyUnicode_InternFromString("disk_ops")) == NULL ||
+            (str_wrapped = PyUnicode_InternFromString("_wrapped")) == NULL ||
+            (str_ctx = PyUnicode_InternFromString("_ctx")) == NULL ||
+            (str_hub_wait = PyUnicode_InternFromString("hub_wait")) == NULL ||
+            (str_tpool_wait =
+                 PyUnicode_InternFromString("tpool_wait")) == NULL)
+        return NULL;
+    if (PyType_Ready(&HelperTimer_Type) < 0 ||
+            PyType_Ready(&MethodTimer_Type) < 0 ||
+            PyType_Ready(&ReadTimer_Type) < 0)
+        return NULL;
+    module = PyModule_Create(&speedups_module);
+    if (module == NULL)
+        return NULL;
+    if (add_type(module, "HelperTimer", &HelperTimer_Type) < 0 ||
+            add_type(module, "MethodTimer", &MethodTimer_Type) < 0 ||
+            add_type(module, "ReadTimer", &ReadTimer_Type) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

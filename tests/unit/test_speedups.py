@@ -1,0 +1,356 @@
+"""The C timers keep every promise of the Python wrappers they replace.
+
+The rest of the unit suite runs against whichever kind is in use (``make
+test`` runs it twice, once with ``SWIFTINST_PURE_PYTHON=1``); these tests
+pin down what only the C objects could get wrong: argument passing,
+exceptions, reference counts, thread-locality and method binding.
+"""
+
+import gc
+import math
+import random
+import sys
+import threading
+import traceback
+
+import pytest
+
+from swiftinst import speedups, store
+from swiftinst.input import TimedInput
+
+native = speedups.native
+pytestmark = pytest.mark.skipif(
+    native is None, reason='the C timers are not built here, or '
+    'SWIFTINST_PURE_PYTHON is set')
+
+
+class Failure(Exception):
+    pass
+
+
+def echo(*args, **kwargs):
+    return args, kwargs
+
+
+def fail(*args, **kwargs):
+    raise Failure(args)
+
+
+def outside_calls():
+    calls = []
+
+    def outside(*args, **kwargs):
+        calls.append((args, kwargs))
+        return 'outside'
+    return calls, outside
+
+
+# -- HelperTimer and run_with_native_ops ---------------------------------
+
+def test_helper_outside_tpool_calls_outside_with_the_same_arguments():
+    calls, outside = outside_calls()
+    timer = native.HelperTimer('fsync', echo, outside)
+    assert timer(1, 2, x=3) == 'outside'
+    assert calls == [((1, 2), {'x': 3})]
+
+
+def test_helper_in_native_ops_appends_its_time_and_passes_everything():
+    ops = []
+    timer = native.HelperTimer('fsync', echo, outside_calls()[1])
+    result = native.run_with_native_ops(
+        ops, 0.0, lambda: timer(1, 2, x=3), (), {})
+    assert result == ((1, 2), {'x': 3})
+    assert [op for op, _ in ops] == ['tpool_wait', 'fsync']
+    assert all(isinstance(seconds, float) for _, seconds in ops)
+    assert ops[0][1] > 0   # called at monotonic 0.0: long ago
+
+
+def test_run_with_native_ops_passes_arguments_and_restores_the_slot():
+    outer, inner = [], []
+    timer = native.HelperTimer('fsync', echo, outside_calls()[1])
+
+    def nested():
+        native.run_with_native_ops(inner, 0.0, timer, (), {})
+        return timer()
+    native.run_with_native_ops(outer, 0.0, nested, (), {})
+    assert [op for op, _ in inner] == ['tpool_wait', 'fsync']
+    assert [op for op, _ in outer] == ['tpool_wait', 'fsync']
+    assert native.run_with_native_ops([], 0.0, echo, (1,), {'y': 2}) == \
+        ((1,), {'y': 2})
+    calls, outside = outside_calls()
+    native.HelperTimer('fsync', echo, outside)()
+    assert len(calls) == 1   # the slot is empty again
+
+
+def test_run_with_native_ops_rejects_bad_arguments():
+    with pytest.raises(TypeError):
+        native.run_with_native_ops([], 'now', echo, (), {})
+    with pytest.raises(TypeError):
+        native.run_with_native_ops([], 0.0, echo, [], {})
+
+
+def test_helper_exceptions_pass_unchanged_and_are_timed():
+    ops = []
+    timer = native.HelperTimer('fsync', fail, outside_calls()[1])
+    with pytest.raises(Failure) as excinfo:
+        native.run_with_native_ops(ops, 0.0, timer, (7,), {})
+    assert excinfo.value.args == ((7,),)
+    assert [op for op, _ in ops] == ['tpool_wait', 'fsync']
+    assert not [f for f in traceback.extract_tb(excinfo.tb)
+                if '/swiftinst/' in f.filename]
+
+
+def test_a_nesting_helper_is_charged_only_its_own_time():
+    def inner_sleep():
+        ops.append(('dir_fsync', 1000.0))   # as a nested helper would
+    ops = []
+    outer = native.HelperTimer('rename', inner_sleep, outside_calls()[1],
+                               nesting=True)
+    native.run_with_native_ops(ops, 0.0, outer, (), {})
+    assert ops[1] == ('dir_fsync', 1000.0)
+    assert ops[2][0] == 'rename' and ops[2][1] < -999
+
+
+def test_the_ops_list_belongs_to_one_native_thread():
+    ops, seen = [], []
+    calls, outside = outside_calls()
+    timer = native.HelperTimer('fsync', echo, outside)
+    started, release = threading.Event(), threading.Event()
+
+    def in_tpool():
+        started.set()
+        release.wait(10)
+        timer()
+    worker = threading.Thread(target=native.run_with_native_ops,
+                              args=(ops, 0.0, in_tpool, (), {}))
+    worker.start()
+    started.wait(10)
+    seen.append(timer())      # this thread has no ops list
+    release.set()
+    worker.join(10)
+    assert seen == ['outside'] and len(calls) == 1
+    assert [op for op, _ in ops] == ['tpool_wait', 'fsync']
+
+
+def test_helper_keeps_the_wrapped_name():
+    timer = native.HelperTimer('fsync', echo, outside_calls()[1])
+    assert timer.__wrapped__ is echo and timer.__name__ == 'echo'
+
+
+# -- MethodTimer ------------------------------------------------------------
+
+class Ctx(object):
+    def __init__(self):
+        self.disk_ops = []
+
+
+class Writer(object):
+    def open(self, *args, **kwargs):
+        return self, args, kwargs
+
+    def broken(self):
+        raise Failure('open')
+
+
+@pytest.fixture
+def recording():
+    native.set_recording(True)
+    yield
+    native.set_recording(False)
+
+
+def method_timer(method, active=None, detached=None):
+    return native.MethodTimer('open', method, {} if active is None
+                              else active, threading.get_ident,
+                              detached or (lambda *a: None))
+
+
+def test_method_timer_binds_like_a_function(recording):
+    Writer.timed = method_timer(Writer.open)
+    try:
+        writer = Writer()
+        assert writer.timed(1, k=2) == (writer, (1,), {'k': 2})
+        bound = writer.timed
+        assert bound(3) == (writer, (3,), {})
+        assert Writer.timed(writer, 4) == (writer, (4,), {})
+        assert Writer.__dict__['timed'].__wrapped__ is Writer.open
+        assert Writer.timed.__name__ == 'open'
+    finally:
+        del Writer.timed
+
+
+def test_method_timer_charges_the_running_request(recording):
+    ctx = Ctx()
+    timer = method_timer(Writer.open, {threading.get_ident(): ctx})
+    timer(Writer())
+    assert [op for op, _ in ctx.disk_ops] == ['open']
+
+
+def test_method_timer_outside_a_request_calls_detached(recording):
+    seen = []
+    writer = Writer()
+    timer = method_timer(Writer.open,
+                         detached=lambda *args: seen.append(args))
+    timer(writer)
+    assert len(seen) == 1 and seen[0][0] == 'open' and \
+        seen[0][2] is writer and isinstance(seen[0][1], float)
+
+
+def test_method_timer_records_nothing_without_a_recorder():
+    native.set_recording(False)
+    ctx = Ctx()
+    timer = method_timer(Writer.open, {threading.get_ident(): ctx},
+                         detached=fail)
+    timer(Writer())
+    assert ctx.disk_ops == []
+
+
+def test_method_timer_passes_exceptions_and_survives_its_own(recording):
+    ctx = Ctx()
+    timer = method_timer(Writer.broken, {threading.get_ident(): ctx})
+    with pytest.raises(Failure) as excinfo:
+        timer(Writer())
+    assert excinfo.value.args == ('open',)
+    assert [op for op, _ in ctx.disk_ops] == ['open']
+    # a failing detached() is dropped; Swift's result still comes back
+    timer = method_timer(Writer.open, detached=fail)
+    writer = Writer()
+    assert timer(writer) == (writer, (), {})
+    assert sys.exc_info() == (None, None, None)
+
+
+# -- ReadTimer ----------------------------------------------------------------
+
+class Input(TimedInput):
+    """TimedInput, whose read methods each test replaces."""
+    __slots__ = ()
+
+
+class Body(object):
+    def read(self, *args, **kwargs):
+        return b'x' * args[0] if args else b''
+
+    def readline(self):
+        raise Failure('readline')
+
+
+class ReadCtx(object):
+    hub_wait = 0.25
+
+
+def test_read_timer_passes_arguments_and_observes(recording):
+    seen = []
+    Input.read = native.ReadTimer('read', len, lambda *a: seen.append(a))
+    try:
+        ctx = ReadCtx()
+        stream = Input(Body(), ctx)
+        assert stream.read(3) == b'xxx'
+        assert list(iter(lambda: stream.read(), b'')) == []
+        got_ctx, result, size, started, seconds, hub_before = seen[0]
+        assert got_ctx is ctx and result == b'xxx' and size is len
+        assert hub_before == 0.25 and seconds >= 0 and started > 0
+        assert len(seen) == 2
+    finally:
+        del Input.read
+
+
+def test_read_timer_passes_exceptions_without_observing():
+    seen = []
+    Input.readline = native.ReadTimer('readline', len,
+                                      lambda *a: seen.append(a))
+    try:
+        with pytest.raises(Failure):
+            Input(Body(), ReadCtx()).readline()
+        assert seen == []
+    finally:
+        del Input.readline
+
+
+def test_read_timer_survives_a_failing_observer():
+    Input.read = native.ReadTimer('read', len, fail)
+    try:
+        assert Input(Body(), ReadCtx()).read(2) == b'xx'
+        assert sys.exc_info() == (None, None, None)
+    finally:
+        del Input.read
+
+
+# -- observe_ops --------------------------------------------------------------
+
+def test_observe_ops_matches_the_python_loop():
+    bounds = (0.001, 0.01, 0.1, 1.0)
+    rng = random.Random(3)
+    ops = [(rng.choice('abc'), rng.choice(
+        [0.0, -0.5, 0.001, 0.01, 1.0, 5.0, math.inf, rng.random()]))
+        for _ in range(500)]
+
+    def fresh():
+        return {op: [0] * (len(bounds) + 1) + [0.0] for op in 'abc'}
+    ours, reference = fresh(), fresh()
+    native.observe_ops(ours, bounds, ops)
+    store.observe_ops(reference, bounds, ops)
+    assert ours == reference
+    native.observe_ops(ours, bounds, tuple(ops[:1]))
+    store.observe_ops(reference, bounds, tuple(ops[:1]))
+    assert ours == reference
+
+
+def test_observe_ops_creates_series_through_missing(tmp_path):
+    metric_store = store.MetricStore(str(tmp_path), (0.1, 1.0))
+    histograms = store.Histograms(metric_store, 'swift_object_disk_op_'
+                                  'duration_seconds',
+                                  lambda op: (op, 'sda', '0'))
+    native.observe_ops(histograms, metric_store.bounds, [('fsync', 0.5)])
+    assert metric_store.series[(
+        'swift_object_disk_op_duration_seconds', ('fsync', 'sda', '0'))] == \
+        [0, 1, 0, 0.5]
+
+
+@pytest.mark.parametrize('bad', [
+    [('fsync',)], [('fsync', 'slow')], [['fsync', 0.1]]])
+def test_observe_ops_rejects_what_is_not_an_op(bad):
+    with pytest.raises(TypeError):
+        native.observe_ops({'fsync': [0, 0, 0.0]}, (1.0,), bad)
+
+
+# -- reference counts ------------------------------------------------------
+
+def test_no_references_leak(recording):
+    ctx = Ctx()
+    active = {threading.get_ident(): ctx}
+    helper = native.HelperTimer('fsync', echo, echo)
+    failing_helper = native.HelperTimer('fsync', fail, fail)
+    method = native.MethodTimer('open', Writer.open, active,
+                                threading.get_ident, fail)
+    Input.read = native.ReadTimer('read', len, lambda *a: None)
+    histograms = {'fsync': [0, 0, 0.0]}
+    writer, stream, payload = Writer(), Input(Body(), ReadCtx()), object()
+
+    def work():
+        ops = []
+        native.run_with_native_ops(ops, 0.0, helper, (payload,), {})
+        try:
+            native.run_with_native_ops(ops, 0.0, failing_helper,
+                                       (payload,), {})
+        except Failure:
+            pass
+        helper(payload)
+        method(writer, payload)
+        stream.read(4)
+        native.observe_ops(histograms, (1.0,), [('fsync', 0.5)])
+        del ctx.disk_ops[:]
+    try:
+        for _ in range(100):
+            work()
+        gc.collect()
+        before = sys.getrefcount(payload), sys.getrefcount(writer), \
+            len(gc.get_objects())
+        for _ in range(1000):
+            work()
+        gc.collect()
+        after = sys.getrefcount(payload), sys.getrefcount(writer), \
+            len(gc.get_objects())
+        assert after[:2] == before[:2]
+        assert after[2] - before[2] < 50
+    finally:
+        del Input.read
