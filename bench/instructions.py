@@ -8,8 +8,9 @@ of the filter costs what.  Each variant runs N and 4N PUTs through Swift's
 ObjectController in-process (swob requests, eventlet monkey-patched) and
 the difference divided by 3N is the steady per-PUT count.
 
-Variants: bare (no filter), filter (the default options), accounting
-(the filter with event-loop accounting on), request (the filter without
+Variants: bare (no filter), filter (the default options), pure (the
+filter with its pure-Python timers), accounting (the filter with
+event-loop accounting on), request (the filter without
 its diskfile hooks), no-hub-wrappers and no-helpers (the filter less one
 group of diskfile hooks), detached (the hooks alone, with no filter: disk
 work outside any request, as replication does).
@@ -37,8 +38,8 @@ from swiftinst import diskfile_hooks
 
 N = 100
 WORKER_REQUESTS = 1000
-VARIANTS = ('bare', 'filter', 'accounting', 'request', 'no-hub-wrappers',
-            'no-helpers', 'detached')
+VARIANTS = ('bare', 'filter', 'pure', 'accounting', 'request',
+            'no-hub-wrappers', 'no-helpers', 'detached')
 
 
 def _app(variant, root):
@@ -92,7 +93,8 @@ def run_puts(variant, count):
 
 def count_instructions(variant, count):
     out = tempfile.mktemp(prefix='callgrind-')
-    env = dict(os.environ, PYTHONHASHSEED='0')
+    env = dict(os.environ, PYTHONHASHSEED='0',
+               SWIFTINST_PURE_PYTHON=str(variant == 'pure'))
     proc = subprocess.run(
         ['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out,
          sys.executable, '-m', 'bench.instructions', '--run', variant,

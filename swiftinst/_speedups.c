@@ -31,7 +31,9 @@ static int recording = 0;
 
 static PyObject *one;
 static PyObject *str_disk_ops, *str_wrapped, *str_ctx, *str_hub_wait,
-    *str_tpool_wait;
+    *str_tpool_wait, *str_tpool_seconds, *str_bytes_read, *str_recorder,
+    *str_kind, *str_read_values, *str_bounds, *str_statsd_samples,
+    *str_slow_read_threshold;
 
 /* The clock of time.monotonic(), which the Python side compares with. */
 static inline double
@@ -61,7 +63,51 @@ append_op(PyObject *ops, PyObject *op, double seconds)
     PyErr_Restore(type, value, tb);
 }
 
-/* -- what the three timer types share ----------------------------------- */
+/* MetricStore.observe, on a series' live values: a list of len(bounds) + 1
+ * bucket counts (the last is +Inf), then the sum.  -1 with an exception
+ * set if ``values`` is not such a list. */
+static int
+observe(PyObject *values, PyObject *bounds, PyObject *number)
+{
+    Py_ssize_t lo = 0, hi, mid, width;
+    double seconds = PyFloat_AsDouble(number);
+    PyObject *sum, *count;
+
+    if (seconds == -1.0 && PyErr_Occurred())
+        return -1;
+    if (!PyTuple_CheckExact(bounds)) {
+        PyErr_SetString(PyExc_TypeError, "bounds are a tuple");
+        return -1;
+    }
+    width = PyTuple_GET_SIZE(bounds) + 2;
+    if (!PyList_CheckExact(values) || PyList_GET_SIZE(values) != width) {
+        PyErr_SetString(PyExc_TypeError, "a histogram's values are a list "
+                        "of len(bounds) + 2");
+        return -1;
+    }
+    /* bisect_left(bounds, seconds) */
+    hi = width - 2;
+    while (lo < hi) {
+        mid = (lo + hi) / 2;
+        if (PyFloat_AsDouble(PyTuple_GET_ITEM(bounds, mid)) < seconds)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (PyErr_Occurred())
+        return -1;
+    count = PyNumber_Add(PyList_GET_ITEM(values, lo), one);
+    if (count == NULL)
+        return -1;
+    PyList_SetItem(values, lo, count);
+    sum = PyNumber_Add(PyList_GET_ITEM(values, width - 1), number);
+    if (sum == NULL)
+        return -1;
+    PyList_SetItem(values, width - 1, sum);
+    return 0;
+}
+
+/* -- what the timer types share ----------------------------------- */
 
 /* Every timer holds up to TIMER_FIELDS objects, by the indices below;
  * fields[WRAPPED] is the callable it times (__wrapped__). */
@@ -241,12 +287,55 @@ enum {
     DETACHED = EXTRA3,     /* detached(op, seconds, instance) */
 };
 
+/* The running greenthread's request context (a new reference), or NULL
+ * with no exception set. */
+static PyObject *
+current_request(Timer *self)
+{
+    PyObject *current = PyObject_CallNoArgs(self->fields[GETCURRENT]);
+    PyObject *ctx = current == NULL ? NULL :
+        PyDict_GetItemWithError(self->fields[ACTIVE], current);
+
+    Py_XINCREF(ctx);
+    Py_XDECREF(current);
+    PyErr_Clear();
+    return ctx;
+}
+
+/* Append (op, seconds) to ctx.disk_ops. */
+static void
+charge(PyObject *ctx, PyObject *op, double seconds)
+{
+    PyObject *ops = PyObject_GetAttr(ctx, str_disk_ops);
+
+    if (ops != NULL && PyList_Check(ops))
+        append_op(ops, op, seconds);
+    Py_XDECREF(ops);
+}
+
+/* MethodTimer and WriteTimer take the same arguments; only the meaning
+ * of the last one differs. */
+static PyObject *
+new_hub_timer(PyTypeObject *type, PyObject *args, PyObject *kwargs,
+              vectorcallfunc call, char *last)
+{
+    char *keywords[] = {"op", "method", "active", "getcurrent", last, NULL};
+    PyObject *fields[5];
+
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "UOO!OO", keywords, &fields[OP], &fields[WRAPPED],
+            &PyDict_Type, &fields[ACTIVE], &fields[GETCURRENT],
+            &fields[EXTRA3]))
+        return NULL;
+    return new_timer(type, call, fields, 5);
+}
+
 static PyObject *
 MethodTimer_vectorcall(PyObject *self_, PyObject *const *args,
                        size_t nargsf, PyObject *kwnames)
 {
     Timer *self = (Timer *)self_;
-    PyObject *result, *type, *value, *tb, *current, *ctx, *ops, *outcome;
+    PyObject *result, *type, *value, *tb, *ctx, *outcome;
     double started, seconds;
 
     started = monotonic();
@@ -256,19 +345,12 @@ MethodTimer_vectorcall(PyObject *self_, PyObject *const *args,
     if (!recording || PyVectorcall_NARGS(nargsf) < 1)
         return result;
     PyErr_Fetch(&type, &value, &tb);
-    current = PyObject_CallNoArgs(self->fields[GETCURRENT]);
-    ctx = current == NULL ? NULL :
-        PyDict_GetItemWithError(self->fields[ACTIVE], current);
-    Py_XINCREF(ctx);
-    Py_XDECREF(current);
+    ctx = current_request(self);
     if (ctx != NULL) {
-        ops = PyObject_GetAttr(ctx, str_disk_ops);
-        if (ops != NULL && PyList_Check(ops))
-            append_op(ops, self->fields[OP], seconds);
-        Py_XDECREF(ops);
+        charge(ctx, self->fields[OP], seconds);
         Py_DECREF(ctx);
     }
-    else if (!PyErr_Occurred()) {
+    else {
         /* outside any request: the Python side finds the device */
         outcome = PyObject_CallFunction(self->fields[DETACHED], "OdO",
                                         self->fields[OP], seconds, args[0]);
@@ -282,16 +364,8 @@ MethodTimer_vectorcall(PyObject *self_, PyObject *const *args,
 static PyObject *
 MethodTimer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"op", "method", "active", "getcurrent",
-                               "detached", NULL};
-    PyObject *fields[5];
-
-    if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "UOO!OO:MethodTimer", keywords, &fields[OP],
-            &fields[WRAPPED], &PyDict_Type, &fields[ACTIVE],
-            &fields[GETCURRENT], &fields[DETACHED]))
-        return NULL;
-    return new_timer(type, MethodTimer_vectorcall, fields, 5);
+    return new_hub_timer(type, args, kwargs, MethodTimer_vectorcall,
+                         "detached");
 }
 
 TIMER_TYPE(MethodTimer,
@@ -300,12 +374,133 @@ TIMER_TYPE(MethodTimer,
            "a request, calls detached(op, seconds, instance).",
            Py_TPFLAGS_METHOD_DESCRIPTOR)
 
+/* -- WriteTimer: DiskFileWriter.write inside a request ------------------ */
+
+/* fields[OP], WRAPPED, ACTIVE and GETCURRENT as for a MethodTimer;
+ * fields[OUTSIDE_REQUEST] is the Python wrapper of the same method, which
+ * takes every call outside a request or without a recorder. */
+enum { OUTSIDE_REQUEST = EXTRA3 };
+
+/* ctx.tpool_seconds: how long the request has waited for tpool calls. */
+static double
+tpool_seconds(PyObject *ctx)
+{
+    PyObject *number = PyObject_GetAttr(ctx, str_tpool_seconds);
+    double seconds = number == NULL ? 0.0 : PyFloat_AsDouble(number);
+
+    Py_XDECREF(number);
+    PyErr_Clear();
+    return seconds;
+}
+
+static PyObject *
+WriteTimer_vectorcall(PyObject *self_, PyObject *const *args,
+                      size_t nargsf, PyObject *kwnames)
+{
+    Timer *self = (Timer *)self_;
+    PyObject *result, *type, *value, *tb;
+    PyObject *ctx = recording ? current_request(self) : NULL;
+    double in_tpool_before, started, seconds;
+
+    if (ctx == NULL)
+        return PyObject_Vectorcall(self->fields[OUTSIDE_REQUEST], args,
+                                   nargsf, kwnames);
+    /* the write's own time, less the fdatasync it may do through tpool */
+    in_tpool_before = tpool_seconds(ctx);
+    started = monotonic();
+    result = PyObject_Vectorcall(self->fields[WRAPPED], args, nargsf,
+                                 kwnames);
+    seconds = monotonic() - started;
+    PyErr_Fetch(&type, &value, &tb);
+    charge(ctx, self->fields[OP],
+           seconds - (tpool_seconds(ctx) - in_tpool_before));
+    Py_DECREF(ctx);
+    PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+    return result;
+}
+
+static PyObject *
+WriteTimer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    return new_hub_timer(type, args, kwargs, WriteTimer_vectorcall,
+                         "outside_request");
+}
+
+TIMER_TYPE(WriteTimer,
+           "WriteTimer(op, method, active, getcurrent, outside_request)\n\n"
+           "Times ``method`` less the tpool time it waits for, into the "
+           "running request's disk_ops; any other call goes to "
+           "``outside_request``.", Py_TPFLAGS_METHOD_DESCRIPTOR)
+
 /* -- ReadTimer: a read method of TimedInput ----------------------------- */
 
-/* fields[OP] is the wrapped input's method name, e.g. 'read';
- * fields[WRAPPED] is observe(ctx, result, size, started, seconds,
- * hub_wait_before), which records the read. */
-enum { SIZE = EXTRA1 };    /* result -> bytes read */
+/* fields[OP] is the wrapped input's method name, e.g. 'read'. */
+enum {
+    EXTRAS = WRAPPED,  /* extras(ctx, started, seconds, offset, nbytes,
+                          hub_wait_before): statsd and slow-read warning */
+    SIZE = EXTRA1,     /* result -> bytes read */
+    FAILED = EXTRA2,   /* failed(ctx, exception): count and log it */
+};
+
+/* input._observe_read: the bytes, the input-read histogram and, when
+ * statsd is on or the read was slow, fields[EXTRAS]. */
+static void
+record_read(Timer *self, PyObject *ctx, PyObject *result, double started,
+            double seconds, PyObject *hub_before)
+{
+    PyObject *nbytes = NULL, *offset = NULL, *total = NULL;
+    PyObject *recorder = NULL, *kind = NULL, *values = NULL, *bounds = NULL;
+    PyObject *number = NULL, *statsd = NULL, *threshold = NULL;
+    PyObject *outcome = NULL, *type, *value, *tb;
+    double slow;
+
+    if ((nbytes = PyObject_CallOneArg(self->fields[SIZE], result)) &&
+            (offset = PyObject_GetAttr(ctx, str_bytes_read)) &&
+            (total = PyNumber_Add(offset, nbytes)) &&
+            PyObject_SetAttr(ctx, str_bytes_read, total) == 0 &&
+            (recorder = PyObject_GetAttr(ctx, str_recorder)) &&
+            (kind = PyObject_GetAttr(ctx, str_kind)) &&
+            (values = PyObject_GetAttr(kind, str_read_values)) &&
+            (bounds = PyObject_GetAttr(recorder, str_bounds)) &&
+            (number = PyFloat_FromDouble(seconds)) &&
+            observe(values, bounds, number) == 0 &&
+            (statsd = PyObject_GetAttr(ctx, str_statsd_samples)) &&
+            (threshold = PyObject_GetAttr(recorder,
+                                          str_slow_read_threshold))) {
+        slow = PyFloat_AsDouble(threshold);
+        if (!PyErr_Occurred() &&
+                (statsd != Py_None || (slow > 0 && seconds >= slow)))
+            outcome = PyObject_CallFunction(
+                self->fields[EXTRAS], "OddOOO", ctx, started, seconds,
+                offset, nbytes, hub_before);
+        else if (!PyErr_Occurred()) {
+            Py_INCREF(Py_None);
+            outcome = Py_None;
+        }
+    }
+    if (outcome == NULL) {
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        outcome = PyObject_CallFunctionObjArgs(
+            self->fields[FAILED], ctx, value ? value : Py_None, NULL);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        PyErr_Clear();
+    }
+    Py_XDECREF(outcome);
+    Py_XDECREF(threshold);
+    Py_XDECREF(statsd);
+    Py_XDECREF(number);
+    Py_XDECREF(bounds);
+    Py_XDECREF(values);
+    Py_XDECREF(kind);
+    Py_XDECREF(recorder);
+    Py_XDECREF(total);
+    Py_XDECREF(offset);
+    Py_XDECREF(nbytes);
+}
 
 static PyObject *
 ReadTimer_vectorcall(PyObject *self_, PyObject *const *args,
@@ -314,7 +509,7 @@ ReadTimer_vectorcall(PyObject *self_, PyObject *const *args,
     Timer *self = (Timer *)self_;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     PyObject *wrapped, *method, *ctx = NULL, *hub_before = NULL;
-    PyObject *result, *outcome;
+    PyObject *result;
     double started, seconds;
 
     if (nargs < 1) {
@@ -336,14 +531,8 @@ ReadTimer_vectorcall(PyObject *self_, PyObject *const *args,
     result = PyObject_Vectorcall(method, args + 1, nargs - 1, kwnames);
     seconds = monotonic() - started;
     Py_DECREF(method);
-    if (result != NULL && hub_before != NULL) {
-        outcome = PyObject_CallFunction(self->fields[WRAPPED], "OOOddO",
-                                        ctx, result, self->fields[SIZE],
-                                        started, seconds, hub_before);
-        if (outcome == NULL)
-            PyErr_Clear();
-        Py_XDECREF(outcome);
-    }
+    if (result != NULL && hub_before != NULL)
+        record_read(self, ctx, result, started, seconds, hub_before);
     Py_XDECREF(ctx);
     Py_XDECREF(hub_before);
     return result;
@@ -352,20 +541,21 @@ ReadTimer_vectorcall(PyObject *self_, PyObject *const *args,
 static PyObject *
 ReadTimer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"name", "size", "observe", NULL};
-    PyObject *fields[3];
+    static char *keywords[] = {"name", "size", "extras", "failed", NULL};
+    PyObject *fields[4];
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UOO:ReadTimer", keywords,
-                                     &fields[OP], &fields[SIZE],
-                                     &fields[WRAPPED]))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UOOO:ReadTimer",
+                                     keywords, &fields[OP], &fields[SIZE],
+                                     &fields[EXTRAS], &fields[FAILED]))
         return NULL;
-    return new_timer(type, ReadTimer_vectorcall, fields, 3);
+    return new_timer(type, ReadTimer_vectorcall, fields, 4);
 }
 
 TIMER_TYPE(ReadTimer,
-           "ReadTimer(name, size, observe)\n\n"
+           "ReadTimer(name, size, extras, failed)\n\n"
            "A TimedInput method: calls the wrapped input's ``name`` and "
-           "hands the timing to observe().", Py_TPFLAGS_METHOD_DESCRIPTOR)
+           "records the read as input._observe_read does.",
+           Py_TPFLAGS_METHOD_DESCRIPTOR)
 
 /* -- module functions ---------------------------------------------------- */
 
@@ -373,20 +563,17 @@ TIMER_TYPE(ReadTimer,
 static PyObject *
 observe_ops(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *histograms, *bounds, *ops, *pair, *values, *old, *new;
-    Py_ssize_t i, lo, hi, mid, width;
-    double seconds;
+    PyObject *ops, *pair, *values;
+    Py_ssize_t i;
+    int failed;
 
-    if (nargs != 3 || !PyTuple_CheckExact(args[1]) ||
+    if (nargs != 3 ||
             !(PyList_CheckExact(args[2]) || PyTuple_CheckExact(args[2]))) {
         PyErr_SetString(PyExc_TypeError, "observe_ops() takes "
-                        "(histograms, tuple of bounds, list of ops)");
+                        "(histograms, bounds, list of ops)");
         return NULL;
     }
-    histograms = args[0];
-    bounds = args[1];
     ops = args[2];
-    width = PyTuple_GET_SIZE(bounds) + 2;   /* buckets, +Inf, sum */
     /* the size is read at every step: __missing__ runs Python code */
     for (i = 0; i < PySequence_Fast_GET_SIZE(ops); i++) {
         pair = PySequence_Fast_GET_ITEM(ops, i);
@@ -395,43 +582,13 @@ observe_ops(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
         Py_INCREF(pair);
-        seconds = PyFloat_AsDouble(PyTuple_GET_ITEM(pair, 1));
         /* PyObject_GetItem: a Histograms creates a missing series */
-        values = seconds == -1.0 && PyErr_Occurred() ? NULL :
-            PyObject_GetItem(histograms, PyTuple_GET_ITEM(pair, 0));
-        if (values == NULL) {
-            Py_DECREF(pair);
-            return NULL;
-        }
-        if (!PyList_CheckExact(values) || PyList_GET_SIZE(values) != width) {
-            Py_DECREF(values);
-            Py_DECREF(pair);
-            PyErr_SetString(PyExc_TypeError, "a histogram's values are a "
-                            "list of len(bounds) + 2");
-            return NULL;
-        }
-        /* bisect_left(bounds, seconds) */
-        lo = 0;
-        hi = width - 2;
-        while (lo < hi) {
-            mid = (lo + hi) / 2;
-            if (PyFloat_AsDouble(PyTuple_GET_ITEM(bounds, mid)) < seconds)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        new = PyErr_Occurred() ? NULL :
-            PyNumber_Add(PyList_GET_ITEM(values, lo), one);
-        if (new != NULL) {
-            PyList_SetItem(values, lo, new);
-            old = PyList_GET_ITEM(values, width - 1);
-            new = PyNumber_Add(old, PyTuple_GET_ITEM(pair, 1));
-            if (new != NULL)
-                PyList_SetItem(values, width - 1, new);
-        }
-        Py_DECREF(values);
+        values = PyObject_GetItem(args[0], PyTuple_GET_ITEM(pair, 0));
+        failed = values == NULL ||
+            observe(values, args[1], PyTuple_GET_ITEM(pair, 1)) < 0;
+        Py_XDECREF(values);
         Py_DECREF(pair);
-        if (new == NULL)
+        if (failed)
             return NULL;
     }
     Py_RETURN_NONE;
@@ -533,10 +690,24 @@ PyInit__speedups(void)
             (str_ctx = PyUnicode_InternFromString("_ctx")) == NULL ||
             (str_hub_wait = PyUnicode_InternFromString("hub_wait")) == NULL ||
             (str_tpool_wait =
-                 PyUnicode_InternFromString("tpool_wait")) == NULL)
+                 PyUnicode_InternFromString("tpool_wait")) == NULL ||
+            (str_tpool_seconds =
+                 PyUnicode_InternFromString("tpool_seconds")) == NULL ||
+            (str_bytes_read =
+                 PyUnicode_InternFromString("bytes_read")) == NULL ||
+            (str_recorder = PyUnicode_InternFromString("recorder")) == NULL ||
+            (str_kind = PyUnicode_InternFromString("kind")) == NULL ||
+            (str_read_values =
+                 PyUnicode_InternFromString("read_values")) == NULL ||
+            (str_bounds = PyUnicode_InternFromString("bounds")) == NULL ||
+            (str_statsd_samples =
+                 PyUnicode_InternFromString("statsd_samples")) == NULL ||
+            (str_slow_read_threshold =
+                 PyUnicode_InternFromString("slow_read_threshold")) == NULL)
         return NULL;
     if (PyType_Ready(&HelperTimer_Type) < 0 ||
             PyType_Ready(&MethodTimer_Type) < 0 ||
+            PyType_Ready(&WriteTimer_Type) < 0 ||
             PyType_Ready(&ReadTimer_Type) < 0)
         return NULL;
     module = PyModule_Create(&speedups_module);
@@ -544,6 +715,7 @@ PyInit__speedups(void)
         return NULL;
     if (add_type(module, "HelperTimer", &HelperTimer_Type) < 0 ||
             add_type(module, "MethodTimer", &MethodTimer_Type) < 0 ||
+            add_type(module, "WriteTimer", &WriteTimer_Type) < 0 ||
             add_type(module, "ReadTimer", &ReadTimer_Type) < 0) {
         Py_DECREF(module);
         return NULL;

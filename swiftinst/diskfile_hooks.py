@@ -22,8 +22,8 @@ Hooks replace attributes of ``swift.obj.diskfile`` and its classes;
 ``uninstall()`` puts the originals back.  A hook point missing in some Swift
 release is reported by ``install()`` and skipped.
 
-The helpers, the hand-off to the tpool thread and the two ``open`` methods
-are timed by the C timers of ``swiftinst/_speedups.c`` when they are
+The helpers, the hand-off to the tpool thread, the two ``open`` methods
+and a request's writes are timed by the C timers of ``swiftinst/_speedups.c`` when they are
 available (see ``speedups``); the Python wrappers here are their
 reference and fallback, and ``install()`` picks one kind for all.
 """
@@ -220,7 +220,11 @@ def _timed_method(op, method, of_writer):
 
 
 def _timed_write(method):
-    """DiskFileWriter.write, less the fdatasync it may do through tpool."""
+    """DiskFileWriter.write, less the fdatasync it may do through tpool.
+
+    The C WriteTimer, when available, times the writes of a request and
+    hands every other call to the Python wrapper below.
+    """
     @functools.wraps(method)
     def timed(self, *args, **kwargs):
         if _recorder is None:
@@ -249,6 +253,10 @@ def _timed_write(method):
                 del _detached[current]
                 _record_detached(holder.disk_ops,
                                  getattr(self, '_diskfile', None))
+    native = speedups.native
+    if native is not None:
+        return native.WriteTimer('write', method, context.active,
+                                 _getcurrent, timed)
     return timed
 
 

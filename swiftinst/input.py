@@ -18,19 +18,31 @@ _monotonic = time.monotonic
 
 def _observe_read(ctx, result, size, started, seconds, hub_before):
     """Record one read of ``ctx``'s body that returned ``result``: bytes,
-    the input-read histogram, statsd, and the slow-read warning."""
+    the input-read histogram and, when statsd is on or the read was slow,
+    the extras.  (What the C ReadTimer does itself.)"""
     try:
         nbytes = size(result)
         offset = ctx.bytes_read
         ctx.bytes_read = offset + nbytes
         recorder = ctx.recorder
-        kind = ctx.kind
         # MetricStore.observe, on the kind's histogram
-        values = kind.read_values
+        values = ctx.kind.read_values
         values[bisect_left(recorder.bounds, seconds)] += 1
         values[-1] += seconds
+        if ctx.statsd_samples is not None or \
+                seconds >= recorder.slow_read_threshold > 0:
+            _read_extras(ctx, started, seconds, offset, nbytes, hub_before)
+    except Exception:
+        ctx.recorder.error('input')
+
+
+def _read_extras(ctx, started, seconds, offset, nbytes, hub_before):
+    """The rare part of recording a read: its statsd sample, and the
+    warning when it was slow."""
+    try:
+        recorder = ctx.recorder
         if ctx.statsd_samples is not None:
-            ctx.statsd_samples.append((kind.read_statsd, seconds))
+            ctx.statsd_samples.append((ctx.kind.read_statsd, seconds))
         if seconds >= recorder.slow_read_threshold > 0:
             recorder.slow_read(ctx, started, seconds, offset, nbytes,
                                ctx.hub_wait - hub_before)
@@ -38,11 +50,16 @@ def _observe_read(ctx, result, size, started, seconds, hub_before):
         ctx.recorder.error('input')
 
 
+def _read_failed(ctx, exc):
+    """The C ReadTimer could not record a read."""
+    ctx.recorder.error('input', 'cannot record a body read: %r' % (exc,))
+
+
 def _timed_reader(name, size=len):
     """A TimedInput method that times the wrapped input's ``name``; the C
     ReadTimer when available (see speedups)."""
     if native is not None:
-        return native.ReadTimer(name, size, _observe_read)
+        return native.ReadTimer(name, size, _read_extras, _read_failed)
 
     def timed(self, *args, **kwargs):
         ctx = self._ctx

@@ -21,6 +21,8 @@ if config_true_value(os.environ.get('SWIFTINST_PURE_PYTHON', '')):
     unused_because = 'SWIFTINST_PURE_PYTHON is set'
 else:
     try:
-        from swiftinst import _speedups as native
+        from swiftinst import _speedups
     except ImportError as err:
         unused_because = 'the C timers are not built (%s)' % err
+    else:
+        native = _speedups

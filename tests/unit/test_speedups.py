@@ -16,7 +16,9 @@ import traceback
 import pytest
 
 from swiftinst import speedups, store
+from swiftinst.context import RequestContext
 from swiftinst.input import TimedInput
+from tests.unit.helpers import make_recorder
 
 native = speedups.native
 pytestmark = pytest.mark.skipif(
@@ -234,45 +236,112 @@ class Body(object):
         raise Failure('readline')
 
 
-class ReadCtx(object):
-    hub_wait = 0.25
+@pytest.fixture
+def request_ctx(tmp_path):
+    recorder = make_recorder(store.MetricStore(str(tmp_path), (0.5, 1.0)),
+                             slow=0.0)
+    ctx = RequestContext(recorder, recorder.kind('PUT', 'sda', '0'), {})
+    yield ctx
+    ctx.finish()
 
 
-def test_read_timer_passes_arguments_and_observes(recording):
-    seen = []
-    Input.read = native.ReadTimer('read', len, lambda *a: seen.append(a))
+def read_timer(name='read', size=len, extras=None, failed=None):
+    return native.ReadTimer(name, size, extras or fail, failed or fail)
+
+
+def test_read_timer_records_the_read(request_ctx):
+    Input.read = read_timer()
     try:
-        ctx = ReadCtx()
-        stream = Input(Body(), ctx)
+        stream = Input(Body(), request_ctx)
         assert stream.read(3) == b'xxx'
         assert list(iter(lambda: stream.read(), b'')) == []
-        got_ctx, result, size, started, seconds, hub_before = seen[0]
-        assert got_ctx is ctx and result == b'xxx' and size is len
-        assert hub_before == 0.25 and seconds >= 0 and started > 0
+        assert stream.read(size_unused=1) == b''
+        assert request_ctx.bytes_read == 3
+        values = request_ctx.kind.read_values
+        assert sum(values[:-1]) == 3 and values[-1] >= 0
+    finally:
+        del Input.read
+
+
+def test_read_timer_calls_extras_for_statsd_or_a_slow_read(request_ctx):
+    seen = []
+    Input.read = read_timer(extras=lambda *args: seen.append(args))
+    try:
+        stream = Input(Body(), request_ctx)
+        stream.read(2)
+        assert seen == []
+        request_ctx.statsd_samples = []
+        stream.read(4)
+        ctx, started, seconds, offset, nbytes, hub_before = seen[0]
+        assert ctx is request_ctx and (offset, nbytes) == (2, 4)
+        assert hub_before == request_ctx.hub_wait and seconds >= 0
+        request_ctx.statsd_samples = None
+        request_ctx.recorder.slow_read_threshold = 1e-12
+        stream.read(1)
         assert len(seen) == 2
     finally:
         del Input.read
 
 
-def test_read_timer_passes_exceptions_without_observing():
-    seen = []
-    Input.readline = native.ReadTimer('readline', len,
-                                      lambda *a: seen.append(a))
+def test_read_timer_reports_what_it_cannot_record(request_ctx):
+    failures = []
+    Input.read = read_timer(size=lambda result: 'not a number',
+                            failed=lambda *args: failures.append(args))
+    try:
+        assert Input(Body(), request_ctx).read(2) == b'xx'
+        assert failures[0][0] is request_ctx
+        assert isinstance(failures[0][1], TypeError)
+        assert sys.exc_info() == (None, None, None)
+        Input.read = read_timer(extras=fail)
+        request_ctx.statsd_samples = []
+        assert Input(Body(), request_ctx).read(1) == b'x'   # extras failed
+    finally:
+        del Input.read
+
+
+def test_read_timer_passes_exceptions_without_recording(request_ctx):
+    Input.readline = read_timer('readline')
     try:
         with pytest.raises(Failure):
-            Input(Body(), ReadCtx()).readline()
-        assert seen == []
+            Input(Body(), request_ctx).readline()
+        assert request_ctx.bytes_read == 0
     finally:
         del Input.readline
 
 
-def test_read_timer_survives_a_failing_observer():
-    Input.read = native.ReadTimer('read', len, fail)
+# -- WriteTimer ---------------------------------------------------------------
+
+def test_write_timer_charges_a_request_less_its_tpool_time(recording):
+    ctx = Ctx()
+    ctx.tpool_seconds = 0.0
+
+    def write(writer, chunk):
+        ctx.tpool_seconds += 1000.0     # as an fdatasync through tpool
+        return len(chunk)
+    outside = []
+    Writer.timed_write = native.WriteTimer(
+        'write', write, {threading.get_ident(): ctx}, threading.get_ident,
+        lambda *args: outside.append(args))
     try:
-        assert Input(Body(), ReadCtx()).read(2) == b'xx'
-        assert sys.exc_info() == (None, None, None)
+        assert Writer().timed_write(b'abc') == 3
+        assert ctx.disk_ops[0][0] == 'write' and ctx.disk_ops[0][1] < -999
+        assert outside == []
     finally:
-        del Input.read
+        del Writer.timed_write
+
+
+def test_write_timer_hands_other_calls_to_the_python_wrapper():
+    outside = []
+    timer = native.WriteTimer('write', fail, {}, threading.get_ident,
+                              lambda *args: outside.append(args))
+    native.set_recording(True)
+    try:
+        timer('writer', b'outside a request')
+    finally:
+        native.set_recording(False)
+    timer('writer', b'no recorder')
+    assert outside == [('writer', b'outside a request'),
+                       ('writer', b'no recorder')]
 
 
 # -- observe_ops --------------------------------------------------------------
@@ -315,16 +384,19 @@ def test_observe_ops_rejects_what_is_not_an_op(bad):
 
 # -- reference counts ------------------------------------------------------
 
-def test_no_references_leak(recording):
+def test_no_references_leak(recording, request_ctx):
     ctx = Ctx()
     active = {threading.get_ident(): ctx}
     helper = native.HelperTimer('fsync', echo, echo)
     failing_helper = native.HelperTimer('fsync', fail, fail)
     method = native.MethodTimer('open', Writer.open, active,
                                 threading.get_ident, fail)
-    Input.read = native.ReadTimer('read', len, lambda *a: None)
+    Input.read = read_timer()
     histograms = {'fsync': [0, 0, 0.0]}
-    writer, stream, payload = Writer(), Input(Body(), ReadCtx()), object()
+    writer, stream, payload = Writer(), Input(Body(), request_ctx), object()
+    ctx.tpool_seconds = 0.0
+    write = native.WriteTimer('write', Writer.open, active,
+                              threading.get_ident, fail)
 
     def work():
         ops = []
@@ -336,6 +408,7 @@ def test_no_references_leak(recording):
             pass
         helper(payload)
         method(writer, payload)
+        write(writer, payload)
         stream.read(4)
         native.observe_ops(histograms, (1.0,), [('fsync', 0.5)])
         del ctx.disk_ops[:]
