@@ -11,7 +11,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 from swiftinst.exporters.prometheus import render
@@ -143,6 +142,20 @@ def churn(live=48, dead=500, repeat=9):
         shutil.rmtree(directory, ignore_errors=True)
 
 
+SCRAPER = r'''
+import http.client, json, sys, time
+conn = http.client.HTTPConnection('127.0.0.1', int(sys.argv[1]))
+times = []
+deadline = time.time() + float(sys.argv[2])
+while time.time() < deadline:
+    started = time.perf_counter()
+    conn.request('GET', '/metrics')
+    conn.getresponse().read()
+    times.append(time.perf_counter() - started)
+print(json.dumps(times))
+'''
+
+
 def stall(workers=48, seconds=6.0):
     """Probe latency of a worker while it serves back-to-back scrapes of
     ``workers`` workers' data, against the same probe without scrapes."""
@@ -167,23 +180,15 @@ def stall(workers=48, seconds=6.0):
             return latencies
 
         quiet = probe(seconds)
-        stop = threading.Event()
-        scrape_times = []
-
-        def scrape_loop():
-            conn = http.client.HTTPConnection('127.0.0.1', server.port)
-            while not stop.is_set():
-                started = time.perf_counter()
-                conn.request('GET', '/metrics')
-                conn.getresponse().read()
-                scrape_times.append(time.perf_counter() - started)
-            conn.close()
-
-        scraper = threading.Thread(target=scrape_loop)
-        scraper.start()
+        # The scraper is its own process: as a thread of this one, it
+        # would hold this process's GIL while the probe waits to time a
+        # reply, and its stalls would be counted as the server's.
+        scraper = subprocess.Popen(
+            [sys.executable, '-c', SCRAPER, str(server.port),
+             str(seconds + 1.0)], stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)
         busy = probe(seconds)
-        stop.set()
-        scraper.join()
+        scrape_times = json.loads(scraper.communicate(timeout=120)[0])
     finally:
         fake.close()
         server.close()
