@@ -220,12 +220,14 @@ def scenarios():
     ]
 
 
-def main(pairs=15, seconds=2, only=None, bar_pairs=BAR_PAIRS):
-    """Every scenario (or those whose name contains ``only``): ``pairs``
-    pairs each, ``bar_pairs`` for those with a bar and the control."""
+def main(pairs=15, seconds=2, only=None, bar_pairs=BAR_PAIRS, exact=False):
+    """Every scenario (or those whose name contains ``only``, or is it if
+    ``exact``): ``pairs`` pairs each, ``bar_pairs`` for those with a bar
+    and the control."""
     results = []
     for scenario in scenarios():
-        if only and only not in scenario.name:
+        if only and (only != scenario.name if exact
+                     else only not in scenario.name):
             continue
         started = time.time()
         result = scenario.run(
