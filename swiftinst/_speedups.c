@@ -26,7 +26,7 @@
 /* The list the current native thread's helpers append to (see
  * run_with_native_ops); unset outside a tpool call. */
 static Py_tss_t native_ops_key = Py_tss_NEEDS_INIT;
-/* False while no recorder is installed: time nothing, record nothing. */
+/* False while no recorder is installed: the hub timers record nothing. */
 static int recording = 0;
 
 static PyObject *one;
@@ -199,7 +199,7 @@ bind_method(PyObject *self, PyObject *obj, PyObject *type)
     return PyMethod_New(self, obj);
 }
 
-#define TIMER_TYPE(Name, doc, flags)                                      \
+#define TIMER_TYPE(Name, doc, flags, getset)                              \
     static PyTypeObject Name##_Type = {                                   \
         PyVarObject_HEAD_INIT(NULL, 0)                                    \
         .tp_name = "swiftinst._speedups." #Name,                          \
@@ -214,7 +214,7 @@ bind_method(PyObject *self, PyObject *obj, PyObject *type)
         .tp_traverse = (traverseproc)timer_traverse,                      \
         .tp_clear = (inquiry)timer_clear,                                 \
         .tp_dealloc = (destructor)timer_dealloc,                          \
-        .tp_getset = timer_getset,                                        \
+        .tp_getset = getset,                                              \
     };
 
 /* -- HelperTimer: a diskfile module-level helper ------------------------ */
@@ -277,7 +277,7 @@ HelperTimer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 TIMER_TYPE(HelperTimer,
            "HelperTimer(op, func, outside, nesting=False)\n\n"
            "Times ``func`` into the calling tpool thread's list; outside a "
-           "tpool call, ``outside`` is called instead.", 0)
+           "tpool call, ``outside`` is called instead.", 0, timer_getset)
 
 /* -- MethodTimer: a DiskFile or DiskFileWriter method on the hub -------- */
 
@@ -372,7 +372,7 @@ TIMER_TYPE(MethodTimer,
            "MethodTimer(op, method, active, getcurrent, detached)\n\n"
            "Times ``method`` into the running request's disk_ops; outside "
            "a request, calls detached(op, seconds, instance).",
-           Py_TPFLAGS_METHOD_DESCRIPTOR)
+           Py_TPFLAGS_METHOD_DESCRIPTOR, timer_getset)
 
 /* -- WriteTimer: DiskFileWriter.write inside a request ------------------ */
 
@@ -431,7 +431,8 @@ TIMER_TYPE(WriteTimer,
            "WriteTimer(op, method, active, getcurrent, outside_request)\n\n"
            "Times ``method`` less the tpool time it waits for, into the "
            "running request's disk_ops; any other call goes to "
-           "``outside_request``.", Py_TPFLAGS_METHOD_DESCRIPTOR)
+           "``outside_request``.",
+           Py_TPFLAGS_METHOD_DESCRIPTOR, timer_getset)
 
 /* -- ReadTimer: a read method of TimedInput ----------------------------- */
 
@@ -538,6 +539,19 @@ ReadTimer_vectorcall(PyObject *self_, PyObject *const *args,
     return result;
 }
 
+/* A ReadTimer's __name__ is the method it stands for. */
+static PyObject *
+read_timer_get_name(Timer *self, void *closure)
+{
+    Py_INCREF(self->fields[OP]);
+    return self->fields[OP];
+}
+
+static PyGetSetDef read_timer_getset[] = {
+    {"__name__", (getter)read_timer_get_name, NULL, NULL, NULL},
+    {NULL}
+};
+
 static PyObject *
 ReadTimer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
@@ -555,7 +569,7 @@ TIMER_TYPE(ReadTimer,
            "ReadTimer(name, size, extras, failed)\n\n"
            "A TimedInput method: calls the wrapped input's ``name`` and "
            "records the read as input._observe_read does.",
-           Py_TPFLAGS_METHOD_DESCRIPTOR)
+           Py_TPFLAGS_METHOD_DESCRIPTOR, read_timer_getset)
 
 /* -- module functions ---------------------------------------------------- */
 

@@ -5,7 +5,7 @@ their frames cost about as much as the rest of the filter together; the C
 timers do the same work without a frame.  They are built when swiftinst
 is installed with a C compiler and Python's headers.  Without them, the
 pure-Python wrappers in diskfile_hooks and input do the same job at about
-1.5 times the filter's cost (see BENCHMARKS.rst).  Setting
+1.8 times the filter's cost (see BENCHMARKS.rst).  Setting
 ``SWIFTINST_PURE_PYTHON=1`` in the server's environment forces the Python
 wrappers; the tests run both.
 """

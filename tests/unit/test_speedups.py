@@ -299,6 +299,12 @@ def test_read_timer_reports_what_it_cannot_record(request_ctx):
         del Input.read
 
 
+def test_timedinput_methods_keep_their_names():
+    assert [TimedInput.read.__name__, TimedInput.readline.__name__,
+            TimedInput.readlines.__name__] == ['read', 'readline',
+                                               'readlines']
+
+
 def test_read_timer_passes_exceptions_without_recording(request_ctx):
     Input.readline = read_timer('readline')
     try:
