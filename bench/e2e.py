@@ -21,9 +21,8 @@ control row (bare against bare, as many pairs) shows that noise floor in
 every invocation.
 """
 
-import math
-
 import json
+import math
 import os
 import random
 import shutil
@@ -128,22 +127,18 @@ class Scenario(object):
         """Fresh servers (one hash seed for both), ``pairs`` A/B pairs."""
         env = {'SWIFTINST_METHOD': self.method,
                'SWIFTINST_BODY_BYTES': str(self.size)}
+        sides = ((self.baseline_options is not None,
+                  self.baseline_options or {}),
+                 (not self.control, self.filter_options))
         # Odd rounds make and start the B server first, so neither side
         # is always the second process of a round (with B always second,
         # three bare-vs-bare controls gave 0.980-0.992).
-        b_first = seed % 2 == 1
-        if b_first:
-            instrumented = self._server(not self.control,
-                                        self.filter_options)
-        bare = self._server(self.baseline_options is not None,
-                            self.baseline_options or {})
-        if not b_first:
-            instrumented = self._server(not self.control,
-                                        self.filter_options)
-        servers = (bare, instrumented)
+        order = (1, 0) if seed % 2 else (0, 1)
+        made = {i: self._server(*sides[i]) for i in order}
+        servers = bare, instrumented = made[0], made[1]
         runs = {id(bare): a, id(instrumented): b}
         try:
-            for server in servers[::-1] if b_first else servers:
+            for server in (servers[i] for i in order):
                 server.env['PYTHONHASHSEED'] = str(seed)
                 server.start()
                 if self.method == 'GET':

@@ -44,14 +44,13 @@ monotonic(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Append (op, seconds) to ``ops``.  Any exception already set (the wrapped
- * call's) is kept aside and restored; a failure here is dropped. */
+/* Append (op, seconds) to ``ops``; a failure here is dropped.  The caller
+ * keeps the wrapped call's exception aside (PyErr_Fetch) meanwhile. */
 static void
 append_op(PyObject *ops, PyObject *op, double seconds)
 {
-    PyObject *type, *value, *tb, *number, *pair = NULL;
+    PyObject *number, *pair = NULL;
 
-    PyErr_Fetch(&type, &value, &tb);
     number = PyFloat_FromDouble(seconds);
     if (number != NULL) {
         pair = PyTuple_Pack(2, op, number);
@@ -60,7 +59,6 @@ append_op(PyObject *ops, PyObject *op, double seconds)
     if (pair == NULL || PyList_Append(ops, pair) < 0)
         PyErr_Clear();
     Py_XDECREF(pair);
-    PyErr_Restore(type, value, tb);
 }
 
 /* MetricStore.observe, on a series' live values: a list of len(bounds) + 1
@@ -228,7 +226,7 @@ HelperTimer_vectorcall(PyObject *self_, PyObject *const *args,
     Timer *self = (Timer *)self_;
     PyObject *ops = PyThread_tss_get(&native_ops_key);
     Py_ssize_t mark, i, end;
-    PyObject *result;
+    PyObject *result, *type, *value, *tb;
     double started, seconds;
 
     if (ops == NULL)
@@ -251,7 +249,9 @@ HelperTimer_vectorcall(PyObject *self_, PyObject *const *args,
                 seconds -= PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(inner, 1));
         }
     }
+    PyErr_Fetch(&type, &value, &tb);
     append_op(ops, self->fields[OP], seconds);
+    PyErr_Restore(type, value, tb);
     Py_DECREF(ops);
     return result;
 }

@@ -23,9 +23,9 @@ Hooks replace attributes of ``swift.obj.diskfile`` and its classes;
 release is reported by ``install()`` and skipped.
 
 The helpers, the hand-off to the tpool thread, the two ``open`` methods
-and a request's writes are timed by the C timers of ``swiftinst/_speedups.c`` when they are
-available (see ``speedups``); the Python wrappers here are their
-reference and fallback, and ``install()`` picks one kind for all.
+and a request's writes are timed by the C timers of
+``swiftinst/_speedups.c`` when they are available (see ``speedups``); the
+Python wrappers here are their reference and fallback.
 """
 
 import functools

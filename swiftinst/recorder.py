@@ -11,11 +11,11 @@ import collections
 import os
 from bisect import bisect_left
 
-from swiftinst import eventloop, metrics, store
+from swiftinst import eventloop, metrics
 from swiftinst.speedups import native
-from swiftinst.store import Histograms
+from swiftinst.store import Histograms, observe_ops
 
-_observe_ops = store.observe_ops if native is None else native.observe_ops
+_observe_ops = observe_ops if native is None else native.observe_ops
 
 
 def _identify(ctx):
