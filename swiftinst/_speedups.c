@@ -21,6 +21,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
+#include <structmember.h>
 #include <time.h>
 
 /* The list the current native thread's helpers append to (see
@@ -30,10 +31,34 @@ static Py_tss_t native_ops_key = Py_tss_NEEDS_INIT;
 static int recording = 0;
 
 static PyObject *one;
-static PyObject *str_disk_ops, *str_wrapped, *str_ctx, *str_hub_wait,
-    *str_tpool_wait, *str_tpool_seconds, *str_bytes_read, *str_recorder,
-    *str_kind, *str_read_values, *str_bounds, *str_statsd_samples,
-    *str_slow_read_threshold;
+/* attribute and method names, interned at import */
+static PyObject *str_disk_ops, *str_wrapped, *str_ctx, *str_tpool_wait,
+    *str_tpool_seconds, *str_read_values, *str_bounds,
+    *str_slow_read_threshold, *str_statsd, *str_phases, *str_disk,
+    *str_histograms, *str_by_status, *str_input_bytes,
+    *str_slow_request_threshold, *str_finish_extras;
+
+static const struct {
+    PyObject **name;
+    const char *text;
+} interned[] = {
+    {&str_disk_ops, "disk_ops"},
+    {&str_wrapped, "_wrapped"},
+    {&str_ctx, "_ctx"},
+    {&str_tpool_wait, "tpool_wait"},
+    {&str_tpool_seconds, "tpool_seconds"},
+    {&str_read_values, "read_values"},
+    {&str_bounds, "bounds"},
+    {&str_slow_read_threshold, "slow_read_threshold"},
+    {&str_statsd, "statsd"},
+    {&str_phases, "phases"},
+    {&str_disk, "disk"},
+    {&str_histograms, "histograms"},
+    {&str_by_status, "by_status"},
+    {&str_input_bytes, "input_bytes"},
+    {&str_slow_request_threshold, "slow_request_threshold"},
+    {&str_finish_extras, "finish_extras"},
+};
 
 /* The clock of time.monotonic(), which the Python side compares with. */
 static inline double
@@ -104,6 +129,328 @@ observe(PyObject *values, PyObject *bounds, PyObject *number)
     PyList_SetItem(values, width - 1, sum);
     return 0;
 }
+
+/* -- Context: the C base of context.RequestContext --------------------- */
+
+/* Set once by configure_context(): the greenlet -> context registry, its
+ * greenlet.getcurrent, the empty environment a finished context keeps,
+ * and failed(ctx, exception), which counts and logs what finish() could
+ * not record. */
+static PyObject *registry, *get_current, *no_env, *finish_failed;
+
+/* The object fields of a Context, for one macro X to expand each. */
+#define CONTEXT_OBJECTS(X) X(recorder) X(kind) X(env) X(start_response) \
+    X(status) X(disk_ops) X(statsd_samples) X(greenlet) X(tpool_called) \
+    X(tpool_done)
+#define DECLARE_OBJECT(name) PyObject *name;
+#define VISIT_OBJECT(name) Py_VISIT(self->name);
+#define CLEAR_OBJECT(name) Py_CLEAR(self->name);
+
+/* The fields of context.PyRequestContext, by the same names. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    CONTEXT_OBJECTS(DECLARE_OBJECT)
+    double started, hub_wait, tpool_seconds, running, client_wait,
+        tpool_wait, switched_at, idle_mark;
+    long long bytes_read;
+    Py_ssize_t slice_mark;
+    char finished, phases;
+} Context;
+
+static PyTypeObject Context_Type;
+#define Context_Check(op) PyObject_TypeCheck(op, &Context_Type)
+
+/* The context as Swift's start_response: note the status, pass the call
+ * on as it came. */
+static PyObject *
+Context_vectorcall(PyObject *self_, PyObject *const *args, size_t nargsf,
+                   PyObject *kwnames)
+{
+    Context *self = (Context *)self_;
+
+    if (PyVectorcall_NARGS(nargsf) >= 1) {
+        Py_INCREF(args[0]);
+        Py_SETREF(self->status, args[0]);
+    }
+    return PyObject_Vectorcall(self->start_response, args, nargsf, kwnames);
+}
+
+/* The truth of recorder.<name>; -1 with an exception set. */
+static int
+recorder_flag(PyObject *recorder, PyObject *name)
+{
+    PyObject *value = PyObject_GetAttr(recorder, name);
+    int flag = value == NULL ? -1 : PyObject_IsTrue(value);
+
+    Py_XDECREF(value);
+    return flag;
+}
+
+/* RequestContext(recorder, kind, env, start_response=None): as
+ * PyRequestContext.__init__, registered under the running greenlet. */
+static PyObject *
+Context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *recorder, *kind, *env, *start_response = Py_None;
+    Context *self;
+    int statsd, phases;
+
+    if (registry == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "configure_context() first");
+        return NULL;
+    }
+    if ((kwargs != NULL && PyDict_GET_SIZE(kwargs)) ||
+            !PyArg_UnpackTuple(args, "RequestContext", 3, 4, &recorder,
+                               &kind, &env, &start_response))
+        return NULL;
+    if ((statsd = recorder_flag(recorder, str_statsd)) < 0 ||
+            (phases = recorder_flag(recorder, str_phases)) < 0)
+        return NULL;
+    self = (Context *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->vectorcall = Context_vectorcall;
+    self->started = self->switched_at = monotonic();
+    self->phases = (char)phases;
+    Py_INCREF(recorder);
+    self->recorder = recorder;
+    Py_INCREF(kind);
+    self->kind = kind;
+    Py_INCREF(env);
+    self->env = env;
+    Py_INCREF(start_response);
+    self->start_response = start_response;
+    Py_INCREF(Py_None);
+    self->status = Py_None;
+    Py_INCREF(Py_None);
+    self->tpool_called = Py_None;
+    Py_INCREF(Py_None);
+    self->tpool_done = Py_None;
+    if (statsd)
+        self->statsd_samples = PyList_New(0);
+    else {
+        Py_INCREF(Py_None);
+        self->statsd_samples = Py_None;
+    }
+    if (self->statsd_samples == NULL ||
+            (self->disk_ops = PyList_New(0)) == NULL ||
+            (self->greenlet = PyObject_CallNoArgs(get_current)) == NULL ||
+            PyDict_SetItem(registry, self->greenlet, (PyObject *)self) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+/* context.unregister */
+static int
+unregister(Context *self)
+{
+    PyObject *found = PyDict_GetItemWithError(registry, self->greenlet);
+
+    if (found == (PyObject *)self)
+        return PyDict_DelItem(registry, self->greenlet);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static int observe_ops_into(PyObject *histograms, PyObject *bounds,
+                            PyObject *ops);
+
+/* getattr(getattr(obj, first), second) */
+static PyObject *
+get_attr_of_attr(PyObject *obj, PyObject *first, PyObject *second)
+{
+    PyObject *middle = PyObject_GetAttr(obj, first);
+    PyObject *result = middle == NULL ? NULL :
+        PyObject_GetAttr(middle, second);
+
+    Py_XDECREF(middle);
+    return result;
+}
+
+/* Recorder.finish_request, for a request that took ``seconds``. */
+static int
+record_request(Context *self, double seconds)
+{
+    PyObject *recorder = self->recorder, *kind = self->kind;
+    PyObject *bounds = NULL, *histograms = NULL, *values = NULL;
+    PyObject *key = NULL, *number = NULL, *counter = NULL, *count = NULL;
+    PyObject *threshold = NULL, *outcome = NULL, *total;
+    double slow;
+    int status = -1;
+
+    if ((bounds = PyObject_GetAttr(recorder, str_bounds)) == NULL)
+        goto done;
+    if (PyList_GET_SIZE(self->disk_ops) &&
+            ((histograms = get_attr_of_attr(kind, str_disk, str_histograms)) ==
+                 NULL ||
+             observe_ops_into(histograms, bounds, self->disk_ops) < 0))
+        goto done;
+    Py_CLEAR(histograms);
+    /* the status line's first character names its class */
+    if (self->status != NULL && PyUnicode_Check(self->status) &&
+            PyUnicode_GET_LENGTH(self->status))
+        key = PyUnicode_Substring(self->status, 0, 1);
+    else
+        key = PyUnicode_FromString("");
+    if (key == NULL ||
+            (histograms = PyObject_GetAttr(kind, str_by_status)) == NULL ||
+            (values = PyObject_GetItem(histograms, key)) == NULL ||
+            (number = PyFloat_FromDouble(seconds)) == NULL ||
+            observe(values, bounds, number) < 0)
+        goto done;
+    if (self->bytes_read) {
+        /* Recorder.input_bytes(kind), called only to create the counter */
+        counter = PyObject_GetAttr(kind, str_input_bytes);
+        if (counter == Py_None)
+            Py_SETREF(counter, PyObject_CallMethodOneArg(
+                recorder, str_input_bytes, kind));
+        if (counter == NULL || !PyList_CheckExact(counter) ||
+                PyList_GET_SIZE(counter) < 1) {
+            if (counter != NULL)
+                PyErr_SetString(PyExc_TypeError, "a counter is a list");
+            goto done;
+        }
+        if ((count = PyLong_FromLongLong(self->bytes_read)) == NULL ||
+                (total = PyNumber_Add(PyList_GET_ITEM(counter, 0),
+                                      count)) == NULL)
+            goto done;
+        PyList_SetItem(counter, 0, total);
+    }
+    if ((threshold = PyObject_GetAttr(
+            recorder, str_slow_request_threshold)) == NULL)
+        goto done;
+    slow = PyFloat_AsDouble(threshold);
+    if (slow == -1.0 && PyErr_Occurred())
+        goto done;
+    if (self->phases || (self->statsd_samples != NULL &&
+                         self->statsd_samples != Py_None) ||
+            (slow > 0 && seconds >= slow)) {
+        outcome = PyObject_CallMethodObjArgs(
+            recorder, str_finish_extras, (PyObject *)self, number, NULL);
+        if (outcome == NULL)
+            goto done;
+    }
+    status = 0;
+done:
+    Py_XDECREF(outcome);
+    Py_XDECREF(threshold);
+    Py_XDECREF(count);
+    Py_XDECREF(counter);
+    Py_XDECREF(number);
+    Py_XDECREF(values);
+    Py_XDECREF(key);
+    Py_XDECREF(histograms);
+    Py_XDECREF(bounds);
+    return status;
+}
+
+/* Hand the pending exception to finish_failed(ctx, exception). */
+static void
+report_failure(PyObject *failed, PyObject *ctx)
+{
+    PyObject *type, *value, *tb, *outcome;
+
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    outcome = PyObject_CallFunctionObjArgs(failed, ctx,
+                                           value ? value : Py_None, NULL);
+    Py_XDECREF(outcome);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    PyErr_Clear();
+}
+
+static PyObject *
+Context_finish(Context *self, PyObject *unused)
+{
+    double now;
+
+    if (self->finished)
+        Py_RETURN_NONE;
+    self->finished = 1;
+    now = monotonic();
+    if (self->phases)
+        self->running += now - self->switched_at;
+    if (unregister(self) < 0 || record_request(self, now - self->started) < 0)
+        report_failure(finish_failed, (PyObject *)self);
+    /* see PyRequestContext.finish */
+    Py_INCREF(no_env);
+    Py_SETREF(self->env, no_env);
+    Py_INCREF(Py_None);
+    Py_SETREF(self->start_response, Py_None);
+    Py_RETURN_NONE;
+}
+
+static int
+Context_traverse(Context *self, visitproc visit, void *arg)
+{
+    CONTEXT_OBJECTS(VISIT_OBJECT)
+    return 0;
+}
+
+static int
+Context_clear(Context *self)
+{
+    CONTEXT_OBJECTS(CLEAR_OBJECT)
+    return 0;
+}
+
+static void
+Context_dealloc(Context *self)
+{
+    PyObject_GC_UnTrack(self);
+    Context_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Python code may set only what PyRequestContext's users set: the
+ * status, statsd_samples, and the numbers and marks of the event-loop
+ * accounting.  The rest is the C code's to keep valid. */
+#define OBJECT_FIELD(name, flags) \
+    {#name, T_OBJECT, offsetof(Context, name), flags, NULL}
+#define FIELD(name, kind) {#name, kind, offsetof(Context, name), 0, NULL}
+
+static PyMemberDef Context_members[] = {
+    OBJECT_FIELD(recorder, READONLY), OBJECT_FIELD(kind, READONLY),
+    OBJECT_FIELD(env, READONLY), OBJECT_FIELD(start_response, READONLY),
+    OBJECT_FIELD(disk_ops, READONLY), OBJECT_FIELD(greenlet, READONLY),
+    OBJECT_FIELD(status, 0), OBJECT_FIELD(statsd_samples, 0),
+    OBJECT_FIELD(tpool_called, 0), OBJECT_FIELD(tpool_done, 0),
+    FIELD(started, T_DOUBLE), FIELD(hub_wait, T_DOUBLE),
+    FIELD(tpool_seconds, T_DOUBLE), FIELD(running, T_DOUBLE),
+    FIELD(client_wait, T_DOUBLE), FIELD(tpool_wait, T_DOUBLE),
+    FIELD(switched_at, T_DOUBLE), FIELD(idle_mark, T_DOUBLE),
+    FIELD(bytes_read, T_LONGLONG), FIELD(slice_mark, T_PYSSIZET),
+    FIELD(finished, T_BOOL),
+    {NULL}
+};
+
+static PyMethodDef Context_methods[] = {
+    {"finish", (PyCFunction)Context_finish, METH_NOARGS,
+     "finish(): record the request once; never raises."},
+    {NULL}
+};
+
+static PyTypeObject Context_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "swiftinst._speedups.Context",
+    .tp_doc = "Context(recorder, kind, env, start_response=None)\n\n"
+              "context.PyRequestContext without a Python frame.",
+    .tp_basicsize = sizeof(Context),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE |
+                Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(Context, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = Context_new,
+    .tp_traverse = (traverseproc)Context_traverse,
+    .tp_clear = (inquiry)Context_clear,
+    .tp_dealloc = (destructor)Context_dealloc,
+    .tp_members = Context_members,
+    .tp_methods = Context_methods,
+};
 
 /* -- what the timer types share ----------------------------------- */
 
@@ -306,7 +653,13 @@ current_request(Timer *self)
 static void
 charge(PyObject *ctx, PyObject *op, double seconds)
 {
-    PyObject *ops = PyObject_GetAttr(ctx, str_disk_ops);
+    PyObject *ops;
+
+    if (Context_Check(ctx)) {
+        append_op(((Context *)ctx)->disk_ops, op, seconds);
+        return;
+    }
+    ops = PyObject_GetAttr(ctx, str_disk_ops);
 
     if (ops != NULL && PyList_Check(ops))
         append_op(ops, op, seconds);
@@ -385,9 +738,13 @@ enum { OUTSIDE_REQUEST = EXTRA3 };
 static double
 tpool_seconds(PyObject *ctx)
 {
-    PyObject *number = PyObject_GetAttr(ctx, str_tpool_seconds);
-    double seconds = number == NULL ? 0.0 : PyFloat_AsDouble(number);
+    PyObject *number;
+    double seconds;
 
+    if (Context_Check(ctx))
+        return ((Context *)ctx)->tpool_seconds;
+    number = PyObject_GetAttr(ctx, str_tpool_seconds);
+    seconds = number == NULL ? 0.0 : PyFloat_AsDouble(number);
     Py_XDECREF(number);
     PyErr_Clear();
     return seconds;
@@ -447,59 +804,44 @@ enum {
 /* input._observe_read: the bytes, the input-read histogram and, when
  * statsd is on or the read was slow, fields[EXTRAS]. */
 static void
-record_read(Timer *self, PyObject *ctx, PyObject *result, double started,
-            double seconds, PyObject *hub_before)
+record_read(Timer *self, Context *ctx, PyObject *result, double started,
+            double seconds, double hub_before)
 {
-    PyObject *nbytes = NULL, *offset = NULL, *total = NULL;
-    PyObject *recorder = NULL, *kind = NULL, *values = NULL, *bounds = NULL;
-    PyObject *number = NULL, *statsd = NULL, *threshold = NULL;
-    PyObject *outcome = NULL, *type, *value, *tb;
+    PyObject *nbytes = NULL, *values = NULL, *bounds = NULL;
+    PyObject *number = NULL, *threshold = NULL, *outcome = NULL;
+    long long offset = ctx->bytes_read, count;
     double slow;
 
     if ((nbytes = PyObject_CallOneArg(self->fields[SIZE], result)) &&
-            (offset = PyObject_GetAttr(ctx, str_bytes_read)) &&
-            (total = PyNumber_Add(offset, nbytes)) &&
-            PyObject_SetAttr(ctx, str_bytes_read, total) == 0 &&
-            (recorder = PyObject_GetAttr(ctx, str_recorder)) &&
-            (kind = PyObject_GetAttr(ctx, str_kind)) &&
-            (values = PyObject_GetAttr(kind, str_read_values)) &&
-            (bounds = PyObject_GetAttr(recorder, str_bounds)) &&
+            ((count = PyLong_AsLongLong(nbytes)) != -1 ||
+             !PyErr_Occurred()) &&
+            (values = PyObject_GetAttr(ctx->kind, str_read_values)) &&
+            (bounds = PyObject_GetAttr(ctx->recorder, str_bounds)) &&
             (number = PyFloat_FromDouble(seconds)) &&
             observe(values, bounds, number) == 0 &&
-            (statsd = PyObject_GetAttr(ctx, str_statsd_samples)) &&
-            (threshold = PyObject_GetAttr(recorder,
-                                          str_slow_read_threshold))) {
-        slow = PyFloat_AsDouble(threshold);
-        if (!PyErr_Occurred() &&
-                (statsd != Py_None || (slow > 0 && seconds >= slow)))
+            (threshold = PyObject_GetAttr(ctx->recorder,
+                                          str_slow_read_threshold)) &&
+            ((slow = PyFloat_AsDouble(threshold)) != -1.0 ||
+             !PyErr_Occurred())) {
+        ctx->bytes_read = offset + count;
+        if ((ctx->statsd_samples != NULL &&
+                ctx->statsd_samples != Py_None) ||
+                (slow > 0 && seconds >= slow))
             outcome = PyObject_CallFunction(
-                self->fields[EXTRAS], "OddOOO", ctx, started, seconds,
-                offset, nbytes, hub_before);
-        else if (!PyErr_Occurred()) {
+                self->fields[EXTRAS], "OddLOd", (PyObject *)ctx, started,
+                seconds, offset, nbytes, hub_before);
+        else {
             Py_INCREF(Py_None);
             outcome = Py_None;
         }
     }
-    if (outcome == NULL) {
-        PyErr_Fetch(&type, &value, &tb);
-        PyErr_NormalizeException(&type, &value, &tb);
-        outcome = PyObject_CallFunctionObjArgs(
-            self->fields[FAILED], ctx, value ? value : Py_None, NULL);
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(tb);
-        PyErr_Clear();
-    }
+    if (outcome == NULL)
+        report_failure(self->fields[FAILED], (PyObject *)ctx);
     Py_XDECREF(outcome);
     Py_XDECREF(threshold);
-    Py_XDECREF(statsd);
     Py_XDECREF(number);
     Py_XDECREF(bounds);
     Py_XDECREF(values);
-    Py_XDECREF(kind);
-    Py_XDECREF(recorder);
-    Py_XDECREF(total);
-    Py_XDECREF(offset);
     Py_XDECREF(nbytes);
 }
 
@@ -509,9 +851,9 @@ ReadTimer_vectorcall(PyObject *self_, PyObject *const *args,
 {
     Timer *self = (Timer *)self_;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    PyObject *wrapped, *method, *ctx = NULL, *hub_before = NULL;
+    PyObject *wrapped, *method, *ctx;
     PyObject *result;
-    double started, seconds;
+    double started, seconds, hub_before = 0.0;
 
     if (nargs < 1) {
         PyErr_SetString(PyExc_TypeError, "a TimedInput method needs self");
@@ -525,17 +867,19 @@ ReadTimer_vectorcall(PyObject *self_, PyObject *const *args,
     if (method == NULL)
         return NULL;
     ctx = PyObject_GetAttr(args[0], str_ctx);
-    if (ctx != NULL)
-        hub_before = PyObject_GetAttr(ctx, str_hub_wait);
+    if (ctx != NULL && !Context_Check(ctx))
+        Py_CLEAR(ctx);
     PyErr_Clear();   /* without a context, the read goes untimed */
+    if (ctx != NULL)
+        hub_before = ((Context *)ctx)->hub_wait;
     started = monotonic();
     result = PyObject_Vectorcall(method, args + 1, nargs - 1, kwnames);
     seconds = monotonic() - started;
     Py_DECREF(method);
-    if (result != NULL && hub_before != NULL)
-        record_read(self, ctx, result, started, seconds, hub_before);
+    if (result != NULL && ctx != NULL)
+        record_read(self, (Context *)ctx, result, started, seconds,
+                    hub_before);
     Py_XDECREF(ctx);
-    Py_XDECREF(hub_before);
     return result;
 }
 
@@ -573,38 +917,65 @@ TIMER_TYPE(ReadTimer,
 
 /* -- module functions ---------------------------------------------------- */
 
-/* store.observe_ops: the same loop, without an opcode per step. */
-static PyObject *
-observe_ops(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* store.observe_ops: the same loop, without an opcode per step.  -1 with
+ * an exception set if an op is not (name, seconds). */
+static int
+observe_ops_into(PyObject *histograms, PyObject *bounds, PyObject *ops)
 {
-    PyObject *ops, *pair, *values;
+    PyObject *pair, *values;
     Py_ssize_t i;
     int failed;
 
+    /* the size is read at every step: __missing__ runs Python code */
+    for (i = 0; i < PySequence_Fast_GET_SIZE(ops); i++) {
+        pair = PySequence_Fast_GET_ITEM(ops, i);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "an op is (name, seconds)");
+            return -1;
+        }
+        Py_INCREF(pair);
+        /* PyObject_GetItem: a Histograms creates a missing series */
+        values = PyObject_GetItem(histograms, PyTuple_GET_ITEM(pair, 0));
+        failed = values == NULL ||
+            observe(values, bounds, PyTuple_GET_ITEM(pair, 1)) < 0;
+        Py_XDECREF(values);
+        Py_DECREF(pair);
+        if (failed)
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+observe_ops(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
     if (nargs != 3 ||
             !(PyList_CheckExact(args[2]) || PyTuple_CheckExact(args[2]))) {
         PyErr_SetString(PyExc_TypeError, "observe_ops() takes "
                         "(histograms, bounds, list of ops)");
         return NULL;
     }
-    ops = args[2];
-    /* the size is read at every step: __missing__ runs Python code */
-    for (i = 0; i < PySequence_Fast_GET_SIZE(ops); i++) {
-        pair = PySequence_Fast_GET_ITEM(ops, i);
-        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
-            PyErr_SetString(PyExc_TypeError, "an op is (name, seconds)");
-            return NULL;
-        }
-        Py_INCREF(pair);
-        /* PyObject_GetItem: a Histograms creates a missing series */
-        values = PyObject_GetItem(args[0], PyTuple_GET_ITEM(pair, 0));
-        failed = values == NULL ||
-            observe(values, args[1], PyTuple_GET_ITEM(pair, 1)) < 0;
-        Py_XDECREF(values);
-        Py_DECREF(pair);
-        if (failed)
-            return NULL;
+    if (observe_ops_into(args[0], args[1], args[2]) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+configure_context(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyDict_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "configure_context() takes "
+                        "(registry dict, getcurrent, no_env, failed)");
+        return NULL;
     }
+    Py_INCREF(args[0]);
+    Py_XSETREF(registry, args[0]);
+    Py_INCREF(args[1]);
+    Py_XSETREF(get_current, args[1]);
+    Py_INCREF(args[2]);
+    Py_XSETREF(no_env, args[2]);
+    Py_INCREF(args[3]);
+    Py_XSETREF(finish_failed, args[3]);
     Py_RETURN_NONE;
 }
 
@@ -664,6 +1035,10 @@ static PyMethodDef module_methods[] = {
      "What a tpool thread runs: appends ('tpool_wait', now - called) to "
      "ops, then calls func(*args, **kwargs) with the HelperTimers it "
      "reaches appending to ops."},
+    {"configure_context", (PyCFunction)(void (*)(void))configure_context,
+     METH_FASTCALL,
+     "configure_context(registry, getcurrent, no_env, failed)\n\n"
+     "What every Context shares: see context.py."},
     {"set_recording", set_recording, METH_O,
      "set_recording(flag): whether MethodTimers record (a recorder is "
      "installed)."},
@@ -695,34 +1070,21 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     PyObject *module;
+    size_t i;
 
     if (PyThread_tss_create(&native_ops_key) != 0)
         return PyErr_NoMemory();
-    if ((one = PyLong_FromLong(1)) == NULL ||
-            (str_disk_ops = PyUnicode_InternFromString("disk_ops")) == NULL ||
-            (str_wrapped = PyUnicode_InternFromString("_wrapped")) == NULL ||
-            (str_ctx = PyUnicode_InternFromString("_ctx")) == NULL ||
-            (str_hub_wait = PyUnicode_InternFromString("hub_wait")) == NULL ||
-            (str_tpool_wait =
-                 PyUnicode_InternFromString("tpool_wait")) == NULL ||
-            (str_tpool_seconds =
-                 PyUnicode_InternFromString("tpool_seconds")) == NULL ||
-            (str_bytes_read =
-                 PyUnicode_InternFromString("bytes_read")) == NULL ||
-            (str_recorder = PyUnicode_InternFromString("recorder")) == NULL ||
-            (str_kind = PyUnicode_InternFromString("kind")) == NULL ||
-            (str_read_values =
-                 PyUnicode_InternFromString("read_values")) == NULL ||
-            (str_bounds = PyUnicode_InternFromString("bounds")) == NULL ||
-            (str_statsd_samples =
-                 PyUnicode_InternFromString("statsd_samples")) == NULL ||
-            (str_slow_read_threshold =
-                 PyUnicode_InternFromString("slow_read_threshold")) == NULL)
+    if ((one = PyLong_FromLong(1)) == NULL)
         return NULL;
+    for (i = 0; i < sizeof(interned) / sizeof(interned[0]); i++)
+        if ((*interned[i].name =
+                 PyUnicode_InternFromString(interned[i].text)) == NULL)
+            return NULL;
     if (PyType_Ready(&HelperTimer_Type) < 0 ||
             PyType_Ready(&MethodTimer_Type) < 0 ||
             PyType_Ready(&WriteTimer_Type) < 0 ||
-            PyType_Ready(&ReadTimer_Type) < 0)
+            PyType_Ready(&ReadTimer_Type) < 0 ||
+            PyType_Ready(&Context_Type) < 0)
         return NULL;
     module = PyModule_Create(&speedups_module);
     if (module == NULL)
@@ -730,7 +1092,8 @@ PyInit__speedups(void)
     if (add_type(module, "HelperTimer", &HelperTimer_Type) < 0 ||
             add_type(module, "MethodTimer", &MethodTimer_Type) < 0 ||
             add_type(module, "WriteTimer", &WriteTimer_Type) < 0 ||
-            add_type(module, "ReadTimer", &ReadTimer_Type) < 0) {
+            add_type(module, "ReadTimer", &ReadTimer_Type) < 0 ||
+            add_type(module, "Context", &Context_Type) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -14,6 +14,7 @@ import types
 import greenlet
 
 from swiftinst import metrics
+from swiftinst.speedups import native
 
 _monotonic = time.monotonic
 # A finished context's environment: see RequestContext.finish.
@@ -107,28 +108,76 @@ def split_device_partition(path):
             parts[2] if len(parts) > 2 else '')
 
 
-class RequestContext(object):
+class RequestFacts(object):
+    """What log lines say about a request, read only when one is written:
+    the labels from its RequestKind, the rest from its WSGI environment.
+    Shared by both RequestContext implementations."""
+
+    __slots__ = ()
+
+    @property
+    def method(self):
+        return self.kind.method
+
+    @property
+    def device(self):
+        return self.kind.device
+
+    @property
+    def policy(self):
+        return self.kind.policy
+
+    @property
+    def txn_id(self):
+        return self.env.get('HTTP_X_TRANS_ID')
+
+    @property
+    def partition(self):
+        return split_device_partition(self.env.get('PATH_INFO', ''))[1]
+
+    @property
+    def client(self):
+        return '%s:%s' % (self.env.get('REMOTE_ADDR', '-'),
+                          self.env.get('REMOTE_PORT', '-'))
+
+    @property
+    def content_length(self):
+        try:
+            return int(self.env['CONTENT_LENGTH'])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def phases(self):
+        return (self.running, self.client_wait, self.hub_wait,
+                self.tpool_wait)
+
+
+class PyRequestContext(RequestFacts):
     """What the filter knows about one request while Swift serves it.
 
     The hot path only adds numbers: labels and live series come with the
-    request's RequestKind.  Everything only a log line needs (txn id,
-    client, partition, Content-Length) is read from the WSGI environment
-    when such a line is written, not on every request.  Statsd samples
-    are buffered and sent as one packet by finish().
+    request's RequestKind, and everything only a log line needs comes from
+    RequestFacts.  The context is also the ``start_response`` Swift is
+    given, so it sees the status without a closure per request.  Statsd
+    samples are buffered and sent as one packet by finish().
+
+    This is the reference implementation; ``_speedups.Context`` does the
+    same without a Python frame (see speedups).
     """
 
-    __slots__ = ('recorder', 'kind', 'env', 'started', 'bytes_read',
-                 'statsd_samples', 'finished', 'greenlet', 'status',
-                 'disk_ops', 'tpool_seconds',
+    __slots__ = ('recorder', 'kind', 'env', 'start_response', 'started',
+                 'bytes_read', 'statsd_samples', 'finished', 'greenlet',
+                 'status', 'disk_ops', 'tpool_seconds',
                  # event-loop accounting (see eventloop)
                  'running', 'client_wait', 'hub_wait', 'tpool_wait',
                  'switched_at', 'idle_mark', 'tpool_called', 'tpool_done',
                  'slice_mark')
 
-    def __init__(self, recorder, kind, env):
+    def __init__(self, recorder, kind, env, start_response=None):
         self.recorder = recorder
         self.kind = kind
         self.env = env
+        self.start_response = start_response
         self.started = _monotonic()
         self.bytes_read = 0
         # hub_wait is read around every body read, for the slow-read line
@@ -149,38 +198,10 @@ class RequestContext(object):
             self.tpool_called = self.tpool_done = None
             self.slice_mark = 0
 
-    @property
-    def method(self):
-        return self.kind.method
-
-    @property
-    def device(self):
-        return self.kind.device
-
-    @property
-    def policy(self):
-        return self.kind.policy
-
-    # -- read from the environment only when a log line needs them -------
-    @property
-    def txn_id(self):
-        return self.env.get('HTTP_X_TRANS_ID')
-
-    @property
-    def partition(self):
-        return split_device_partition(self.env.get('PATH_INFO', ''))[1]
-
-    @property
-    def client(self):
-        return '%s:%s' % (self.env.get('REMOTE_ADDR', '-'),
-                          self.env.get('REMOTE_PORT', '-'))
-
-    @property
-    def content_length(self):
-        try:
-            return int(self.env['CONTENT_LENGTH'])
-        except (KeyError, TypeError, ValueError):
-            return None
+    def __call__(self, status, *headers_and_exc_info):
+        """Swift's start_response: note the status, pass the call on."""
+        self.status = status
+        return self.start_response(status, *headers_and_exc_info)
 
     def finish(self):
         """Called when Swift is done with the request; counts it once, with
@@ -203,7 +224,19 @@ class RequestContext(object):
             # DiskFile, buffers, environment) would wait for the cyclic GC
             # instead of going the moment Swift drops them.
             self.env = _NO_ENV
+            self.start_response = None
 
-    def phases(self):
-        return (self.running, self.client_wait, self.hub_wait,
-                self.tpool_wait)
+
+def _finish_failed(ctx, exc):
+    """The C Context could not record its request."""
+    ctx.recorder.error('request', 'cannot record a request: %r' % (exc,))
+
+
+if native is None:
+    RequestContext = PyRequestContext
+else:
+    native.configure_context(active, _getcurrent, _NO_ENV, _finish_failed)
+
+    class RequestContext(RequestFacts, native.Context):
+        __slots__ = ()
+        __doc__ = PyRequestContext.__doc__

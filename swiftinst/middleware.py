@@ -3,13 +3,13 @@
 Data flow of one request::
 
     InstrumentMiddleware.__call__
-      -> RequestContext (bounded labels, txn id, client address)
+      -> RequestContext (bounded labels; Swift's start_response)
       -> env['wsgi.input'] = TimedInput(...)       (requests with a body)
       -> ObjectController: reads and diskfile hooks report into the context
       -> app_iter.close() -> RequestContext.finish -> store, statsd
 
 The filter never changes a response: it only wraps ``wsgi.input`` (reads
-pass through untouched), captures the status passed to start_response and
+pass through untouched), notes the status passed to start_response and
 hands back Swift's own app_iter inside a wrapper whose ``close()`` also
 finishes the context.
 """
@@ -109,16 +109,12 @@ class InstrumentMiddleware(object):
     def __call__(self, env, start_response):
         if env.get('PATH_INFO') == self.config.metrics_path:
             return self.serve_metrics(env, start_response)
-        ctx = self.begin(env)
+        ctx = self.begin(env, start_response)
         if ctx is None:
             return self.app(env, start_response)
-
-        def capture_status(status, headers, exc_info=None):
-            ctx.status = status
-            return start_response(status, headers, exc_info)
-
         try:
-            app_iter = self.app(env, capture_status)
+            # the context passes start_response on, noting the status
+            app_iter = self.app(env, ctx)
         except BaseException as exc:
             drop_own_frame(exc)
             ctx.status = ctx.status or '500'
@@ -131,7 +127,7 @@ class InstrumentMiddleware(object):
             return app_iter
         return _FinishOnClose(app_iter, ctx)
 
-    def begin(self, env):
+    def begin(self, env, start_response):
         """A RequestContext for ``env``, or None if instrumentation failed
         (the request then goes to Swift untouched)."""
         try:
@@ -141,7 +137,8 @@ class InstrumentMiddleware(object):
             recorder = self.recorder
             ctx = RequestContext(recorder, recorder.kind(
                 method, split_device_partition(env.get('PATH_INFO', ''))[0],
-                env.get('HTTP_X_BACKEND_STORAGE_POLICY_INDEX')), env)
+                env.get('HTTP_X_BACKEND_STORAGE_POLICY_INDEX')), env,
+                start_response)
             if method not in ('GET', 'HEAD') and (
                     method in BODY_METHODS or _has_body(env)) \
                     and 'wsgi.input' in env:

@@ -164,19 +164,12 @@ class Recorder(object):
                 self._targets_by_path[key] = target
         return target
 
-    def disk_ops(self, ops, target, statsd_samples=None):
-        """Observe ``[(op, seconds)]`` into ``target``'s histograms."""
-        _observe_ops(target.histograms, self.bounds, ops)
-        if statsd_samples is not None:
-            names = target.statsd_names
-            statsd_samples.extend((names[op], seconds)
-                                  for op, seconds in ops)
-
     def detached_disk_ops(self, ops, diskfile):
-        """Ops done outside any request, for ``diskfile``."""
+        """Observe ``[(op, seconds)]`` done outside any request, for
+        ``diskfile``."""
         target = self.target_of(diskfile)
         if target is not None:
-            self.disk_ops(ops, target)
+            _observe_ops(target.histograms, self.bounds, ops)
 
     def slow_read(self, ctx, started, seconds, offset, nbytes, hub_wait):
         self.store.inc((metrics.SLOW_READS.name,
@@ -213,26 +206,47 @@ class Recorder(object):
             _identify(ctx))
 
     def finish_request(self, ctx, seconds):
+        """Record a finished request that took ``seconds``.  (The C
+        Context.finish does the same, down to the finish_extras call.)"""
         kind = ctx.kind
+        bounds = self.bounds
         if ctx.disk_ops:
-            self.disk_ops(ctx.disk_ops, kind.disk, ctx.statsd_samples)
+            _observe_ops(kind.disk.histograms, bounds, ctx.disk_ops)
         status = ctx.status
         values = kind.by_status[status[0] if status else '']
-        bounds = self.bounds
-        # MetricStore.observe, on histograms looked up once
+        # MetricStore.observe, on a histogram looked up once
         values[bisect_left(bounds, seconds)] += 1
         values[-1] += seconds
+        if ctx.bytes_read:
+            self.input_bytes(kind)[0] += ctx.bytes_read
+        if kind.phases or ctx.statsd_samples is not None or \
+                seconds >= self.slow_request_threshold > 0:
+            self.finish_extras(ctx, seconds)
+
+    def input_bytes(self, kind):
+        """The input-bytes counter of ``kind``, created by the first
+        request of that kind that read a body."""
+        counter = kind.input_bytes
+        if counter is None:
+            counter = kind.input_bytes = self.store.counter(
+                (metrics.INPUT_BYTES.name, kind.labels))
+        return counter
+
+    def finish_extras(self, ctx, seconds):
+        """The rare part of recording a request: its phases, its statsd
+        packet, and the warning when it was slow."""
+        kind = ctx.kind
+        bounds = self.bounds
         if kind.phases:
             for values, phase_seconds in zip(kind.phases, ctx.phases()):
                 values[bisect_left(bounds, phase_seconds)] += 1
                 values[-1] += phase_seconds
-        if ctx.bytes_read:
-            counter = kind.input_bytes
-            if counter is None:
-                counter = kind.input_bytes = self.store.counter(
-                    (metrics.INPUT_BYTES.name, kind.labels))
-            counter[0] += ctx.bytes_read
         if seconds >= self.slow_request_threshold > 0:
             self.slow_request(ctx, seconds)
-        if ctx.statsd_samples:
-            self.statsd.send(ctx.statsd_samples, self)
+        samples = ctx.statsd_samples
+        if samples is not None:
+            names = kind.disk.statsd_names
+            samples.extend((names[op], op_seconds)
+                           for op, op_seconds in ctx.disk_ops)
+            if samples:
+                self.statsd.send(samples, self)

@@ -22,7 +22,8 @@ def test_green_lock_taken_in_tpool_thread_hangs():
 
 class ThreadCheckingStore(MetricStore):
     """Records which OS thread made each metric call (the recorder's
-    ``disk_ops``, which observes into live histograms, included)."""
+    ``detached_disk_ops``, which observes into live histograms,
+    included)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -46,12 +47,12 @@ def hooked(tmp_path):
     store = ThreadCheckingStore(str(tmp_path / 'metrics'),
                                 (0.001, 0.01, 0.1, 1.0))
     recorder = make_recorder(store)
-    disk_ops = recorder.disk_ops
+    detached_disk_ops = recorder.detached_disk_ops
 
-    def disk_ops_noting_thread(*args, **kwargs):
+    def detached_disk_ops_noting_thread(*args, **kwargs):
         store.threads.add(threading.get_native_id())
-        return disk_ops(*args, **kwargs)
-    recorder.disk_ops = disk_ops_noting_thread
+        return detached_disk_ops(*args, **kwargs)
+    recorder.detached_disk_ops = detached_disk_ops_noting_thread
     diskfile_hooks.install(recorder)
     yield store
     diskfile_hooks.uninstall()

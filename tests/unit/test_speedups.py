@@ -388,6 +388,118 @@ def test_observe_ops_rejects_what_is_not_an_op(bad):
         native.observe_ops({'fsync': [0, 0, 0.0]}, (1.0,), bad)
 
 
+# -- Context ---------------------------------------------------------------
+
+def test_request_context_is_the_c_context_with_the_python_facts():
+    assert issubclass(RequestContext, native.Context)
+    assert 'txn_id' in dir(RequestContext)
+
+
+def test_context_is_a_start_response_that_notes_the_status(request_ctx):
+    calls = []
+
+    def start_response(*args, **kwargs):
+        calls.append((args, kwargs))
+        return 'write'
+    ctx = RequestContext(request_ctx.recorder, request_ctx.kind, {},
+                         start_response)
+    assert ctx('201 Created', [('A', 'b')]) == 'write'
+    assert ctx('500 Oops', [], exc_info=(None, None, None)) == 'write'
+    assert calls == [(('201 Created', [('A', 'b')]), {}),
+                     (('500 Oops', []), {'exc_info': (None, None, None)})]
+    assert ctx.status == '500 Oops'
+    failing = RequestContext(request_ctx.recorder, request_ctx.kind, {},
+                             fail)
+    with pytest.raises(Failure):
+        failing('404 Not Found', [])
+    assert failing.status == '404 Not Found'
+    ctx.finish()
+    failing.finish()
+
+
+def finished_series(context_class, tmp_path, status, disk_ops, nbytes,
+                    seconds):
+    recorder = make_recorder(
+        store.MetricStore(str(tmp_path / context_class.__name__),
+                          (0.5, 1.0)))
+    env = {'PATH_INFO': '/sda/1/a/c/o'}
+    ctx = context_class(recorder, recorder.kind('PUT', 'sda', '0'), env)
+    ctx.status = status
+    ctx.disk_ops.extend(disk_ops)
+    ctx.bytes_read = nbytes
+    ctx.started -= seconds
+    ctx.finish()
+    ctx.finish()    # counted once
+    assert ctx.finished and ctx.env == {} and ctx.start_response is None
+    assert ctx.env is not env
+    return {key: values[:-1] + [round(values[-1], 2)]
+            for key, values in recorder.store.series.items()}
+
+
+@pytest.mark.parametrize('status, disk_ops, nbytes, seconds', [
+    ('201 Created', [('open', 0.01), ('fsync', 0.7)], 4096, 0.25),
+    ('503 Service Unavailable', [], 0, 0.75),
+    (None, [('open', 2.0)], 10, 3.0),
+    ('', [], 1, 0.0)])
+def test_c_context_records_what_the_python_one_does(
+        tmp_path, status, disk_ops, nbytes, seconds):
+    from swiftinst.context import PyRequestContext
+    assert finished_series(RequestContext, tmp_path, status, disk_ops,
+                           nbytes, seconds) == \
+        finished_series(PyRequestContext, tmp_path, status, disk_ops,
+                        nbytes, seconds)
+
+
+def test_context_registers_under_its_greenthread_until_finished(
+        request_ctx):
+    from swiftinst import context
+    ctx = RequestContext(request_ctx.recorder, request_ctx.kind, {})
+    assert context.current() is ctx
+    ctx.finish()
+    assert context.current() is None
+
+
+def test_context_hands_extras_to_the_recorder(request_ctx):
+    seen = []
+    recorder = request_ctx.recorder
+    recorder.finish_extras = lambda *args: seen.append(args)
+    ctx = RequestContext(recorder, request_ctx.kind, {})
+    ctx.finish()
+    assert seen == []
+    ctx = RequestContext(recorder, request_ctx.kind, {})
+    ctx.statsd_samples = []
+    ctx.finish()
+    assert seen[0][0] is ctx and seen[0][1] >= 0
+
+
+def test_context_reports_what_it_cannot_record(request_ctx, monkeypatch):
+    from swiftinst import context
+    failures = []
+    monkeypatch.setattr(context, '_finish_failed',
+                        lambda *args: failures.append(args))
+    native.configure_context(context.active, context._getcurrent,
+                             context._NO_ENV, context._finish_failed)
+    try:
+        ctx = RequestContext(request_ctx.recorder, request_ctx.kind, {})
+        ctx.disk_ops.append(('open', 'not a number'))
+        assert ctx.finish() is None
+        assert failures[0][0] is ctx
+        assert isinstance(failures[0][1], TypeError)
+        assert sys.exc_info() == (None, None, None)
+        assert ctx.env == {} and context.current() is None
+    finally:
+        monkeypatch.undo()
+        native.configure_context(context.active, context._getcurrent,
+                                 context._NO_ENV, context._finish_failed)
+
+
+def test_context_fields_c_code_relies_on_are_read_only(request_ctx):
+    for name in ('recorder', 'kind', 'env', 'start_response', 'disk_ops',
+                 'greenlet'):
+        with pytest.raises(AttributeError):
+            setattr(request_ctx, name, None)
+
+
 # -- reference counts ------------------------------------------------------
 
 def test_no_references_leak(recording, request_ctx):
@@ -417,6 +529,12 @@ def test_no_references_leak(recording, request_ctx):
         write(writer, payload)
         stream.read(4)
         native.observe_ops(histograms, (1.0,), [('fsync', 0.5)])
+        request = RequestContext(request_ctx.recorder, request_ctx.kind,
+                                 {'payload': payload}, echo)
+        request('201 Created', payload)
+        request.disk_ops.append(('open', 0.1))
+        request.bytes_read = 10
+        request.finish()
         del ctx.disk_ops[:]
     try:
         for _ in range(100):
