@@ -1,16 +1,17 @@
 /*
- * C versions of swiftinst's per-operation timers.
+ * C versions of swiftinst's per-operation timers and request context.
  *
  * Why C: a 4 KiB PUT passes through about ten timed calls (two body reads,
  * the diskfile open, write and metadata read on the hub, four helpers in a
  * tpool thread and the tpool hand-off).  As Python functions, their frames
- * and argument forwarding were more than half of the filter's cost.
- * These objects time a call without a frame of their own, which also keeps
- * them out of Swift's tracebacks with no extra work.
+ * and argument forwarding were more than half of the filter's cost, and
+ * the request context's own frames (begin, start_response, finish) most
+ * of the rest.  These objects do the same work without a frame of their
+ * own, which also keeps them out of Swift's tracebacks with no extra work.
  *
  * swiftinst/speedups.py decides whether they are used.  The Python versions
- * in diskfile_hooks.py and input.py remain the reference and the fallback;
- * every rule they follow holds here too:
+ * in context.py, diskfile_hooks.py and input.py remain the reference and
+ * the fallback; every rule they follow holds here too:
  *   - the wrapped call's result or exception passes through untouched;
  *   - recording never raises into Swift: a timing that cannot be recorded
  *     (only a failed allocation can cause that) is dropped;
@@ -36,7 +37,7 @@ static PyObject *str_disk_ops, *str_wrapped, *str_ctx, *str_tpool_wait,
     *str_tpool_seconds, *str_read_values, *str_bounds,
     *str_slow_read_threshold, *str_statsd, *str_phases, *str_disk,
     *str_histograms, *str_by_status, *str_input_bytes,
-    *str_slow_request_threshold, *str_finish_extras;
+    *str_slow_request_threshold, *str_finish_extras, *str_execute;
 
 static const struct {
     PyObject **name;
@@ -58,6 +59,7 @@ static const struct {
     {&str_input_bytes, "input_bytes"},
     {&str_slow_request_threshold, "slow_request_threshold"},
     {&str_finish_extras, "finish_extras"},
+    {&str_execute, "execute"},
 };
 
 /* The clock of time.monotonic(), which the Python side compares with. */
@@ -791,6 +793,86 @@ TIMER_TYPE(WriteTimer,
            "``outside_request``.",
            Py_TPFLAGS_METHOD_DESCRIPTOR, timer_getset)
 
+/* -- TpoolTimer: the execute of diskfile's tpool, inside a request ------ */
+
+/* fields[ACTIVE] and fields[GETCURRENT] as for a MethodTimer;
+ * fields[OUTSIDE_REQUEST] is the Python TimedTpool.execute, which takes
+ * every call outside a request or without a recorder. */
+enum {
+    RUNNER = OP,        /* run_with_native_ops */
+    REAL_TPOOL = WRAPPED,   /* eventlet's tpool module */
+};
+
+/* TimedTpool.execute for a call inside a request: the request's ops go
+ * to the native thread with func, and the wait to its tpool_seconds. */
+static PyObject *
+TpoolTimer_vectorcall(PyObject *self_, PyObject *const *args,
+                      size_t nargsf, PyObject *kwnames)
+{
+    Timer *self = (Timer *)self_;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), i;
+    PyObject *ctx = recording && nargs >= 1 ? current_request(self) : NULL;
+    PyObject *call_args = NULL, *call_kwargs = NULL, *execute = NULL;
+    PyObject *called_number = NULL, *result = NULL;
+    double called;
+
+    if (ctx == NULL || !Context_Check(ctx)) {
+        Py_XDECREF(ctx);
+        return PyObject_Vectorcall(self->fields[OUTSIDE_REQUEST], args,
+                                   nargsf, kwnames);
+    }
+    if ((call_args = PyTuple_New(nargs - 1)) == NULL ||
+            (call_kwargs = PyDict_New()) == NULL)
+        goto done;
+    for (i = 0; i < PyTuple_GET_SIZE(call_args); i++) {
+        Py_INCREF(args[1 + i]);
+        PyTuple_SET_ITEM(call_args, i, args[1 + i]);
+    }
+    for (i = 0; kwnames != NULL && i < PyTuple_GET_SIZE(kwnames); i++)
+        if (PyDict_SetItem(call_kwargs, PyTuple_GET_ITEM(kwnames, i),
+                           args[nargs + i]) < 0)
+            goto done;
+    if ((execute = PyObject_GetAttr(self->fields[REAL_TPOOL],
+                                    str_execute)) == NULL)
+        goto done;
+    called = monotonic();
+    if ((called_number = PyFloat_FromDouble(called)) == NULL)
+        goto done;
+    result = PyObject_CallFunctionObjArgs(
+        execute, self->fields[RUNNER], ((Context *)ctx)->disk_ops,
+        called_number, args[0], call_args, call_kwargs, NULL);
+    ((Context *)ctx)->tpool_seconds += monotonic() - called;
+done:
+    Py_XDECREF(called_number);
+    Py_XDECREF(execute);
+    Py_XDECREF(call_kwargs);
+    Py_XDECREF(call_args);
+    Py_DECREF(ctx);
+    return result;
+}
+
+static PyObject *
+TpoolTimer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"runner", "tpool", "active", "getcurrent",
+                               "outside_request", NULL};
+    PyObject *fields[5];
+
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "OOO!OO:TpoolTimer", keywords, &fields[RUNNER],
+            &fields[REAL_TPOOL], &PyDict_Type, &fields[ACTIVE],
+            &fields[GETCURRENT], &fields[OUTSIDE_REQUEST]))
+        return NULL;
+    return new_timer(type, TpoolTimer_vectorcall, fields, 5);
+}
+
+TIMER_TYPE(TpoolTimer,
+           "TpoolTimer(runner, tpool, active, getcurrent, outside_request)"
+           "\n\nThe execute of diskfile's tpool inside a request: "
+           "tpool.execute(runner, ops, called, func, args, kwargs), with "
+           "the wait added to the request's tpool_seconds; any other call "
+           "goes to ``outside_request``.", 0, NULL)
+
 /* -- ReadTimer: a read method of TimedInput ----------------------------- */
 
 /* fields[OP] is the wrapped input's method name, e.g. 'read'. */
@@ -1084,6 +1166,7 @@ PyInit__speedups(void)
             PyType_Ready(&MethodTimer_Type) < 0 ||
             PyType_Ready(&WriteTimer_Type) < 0 ||
             PyType_Ready(&ReadTimer_Type) < 0 ||
+            PyType_Ready(&TpoolTimer_Type) < 0 ||
             PyType_Ready(&Context_Type) < 0)
         return NULL;
     module = PyModule_Create(&speedups_module);
@@ -1093,6 +1176,7 @@ PyInit__speedups(void)
             add_type(module, "MethodTimer", &MethodTimer_Type) < 0 ||
             add_type(module, "WriteTimer", &WriteTimer_Type) < 0 ||
             add_type(module, "ReadTimer", &ReadTimer_Type) < 0 ||
+            add_type(module, "TpoolTimer", &TpoolTimer_Type) < 0 ||
             add_type(module, "Context", &Context_Type) < 0) {
         Py_DECREF(module);
         return NULL;

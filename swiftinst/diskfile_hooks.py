@@ -150,11 +150,20 @@ class TimedTpool(object):
 
     Measures the queueing delay (``tpool_wait``) and lets the helpers
     called in the native thread append to the request's ``disk_ops``.
+    With the C timers, a request's calls go to a ``TpoolTimer`` and only
+    the others reach ``execute`` below.
     """
 
     def __init__(self, real, in_native_thread):
         self._real = real
         self._in_native_thread = in_native_thread
+        native = speedups.native
+        if native is not None:
+            # An instance attribute, so the C timer is called unbound;
+            # calls outside a request still go to the method below.
+            self.execute = native.TpoolTimer(
+                in_native_thread, real, context.active, _getcurrent,
+                self.execute)
 
     def __getattr__(self, name):
         return getattr(self._real, name)

@@ -350,6 +350,55 @@ def test_write_timer_hands_other_calls_to_the_python_wrapper():
                        ('writer', b'no recorder')]
 
 
+# -- TpoolTimer --------------------------------------------------------------
+
+class FakeTpool(object):
+    """eventlet.tpool, run in the calling thread."""
+
+    def __init__(self):
+        self.calls = []
+
+    def execute(self, func, *args, **kwargs):
+        self.calls.append((func, args, kwargs))
+        return func(*args, **kwargs)
+
+
+def tpool_timer(tpool, active, outside=fail):
+    return native.TpoolTimer(native.run_with_native_ops, tpool, active,
+                             threading.get_ident, outside)
+
+
+def test_tpool_timer_runs_a_request_s_call_with_its_ops(
+        recording, request_ctx):
+    tpool = FakeTpool()
+    helper = native.HelperTimer('fsync', echo, fail)
+    timer = tpool_timer(tpool, {threading.get_ident(): request_ctx})
+    assert timer(helper, 1, x=2) == ((1,), {'x': 2})
+    runner, (ops, called, func, args, kwargs) = tpool.calls[0][:2]
+    assert runner is native.run_with_native_ops and ops is \
+        request_ctx.disk_ops and func is helper
+    assert (args, kwargs) == ((1,), {'x': 2})
+    assert [op for op, _ in request_ctx.disk_ops] == ['tpool_wait', 'fsync']
+    assert request_ctx.tpool_seconds > 0
+    with pytest.raises(Failure) as caught:
+        timer(fail, 3)
+    assert caught.value.args == ((3,),)
+    assert request_ctx.tpool_seconds > 0
+
+
+def test_tpool_timer_hands_other_calls_to_the_python_wrapper(request_ctx):
+    calls, outside = outside_calls()
+    timer = tpool_timer(FakeTpool(), {'another greenthread': request_ctx},
+                        outside)
+    timer(echo, 1, x=2)                         # no recorder
+    native.set_recording(True)
+    try:
+        timer(echo, 3)                          # outside a request
+    finally:
+        native.set_recording(False)
+    assert calls == [((echo, 1), {'x': 2}), ((echo, 3), {})]
+
+
 # -- observe_ops --------------------------------------------------------------
 
 def test_observe_ops_matches_the_python_loop():
@@ -515,6 +564,8 @@ def test_no_references_leak(recording, request_ctx):
     ctx.tpool_seconds = 0.0
     write = native.WriteTimer('write', Writer.open, active,
                               threading.get_ident, fail)
+    fake_tpool = FakeTpool()
+    tpool = tpool_timer(fake_tpool, {threading.get_ident(): request_ctx})
 
     def work():
         ops = []
@@ -535,6 +586,8 @@ def test_no_references_leak(recording, request_ctx):
         request.disk_ops.append(('open', 0.1))
         request.bytes_read = 10
         request.finish()
+        tpool(echo, payload, key=payload)
+        del fake_tpool.calls[:], request_ctx.disk_ops[:]
         del ctx.disk_ops[:]
     try:
         for _ in range(100):
