@@ -33,7 +33,7 @@ static int recording = 0;
 
 static PyObject *one;
 /* attribute and method names, interned at import */
-static PyObject *str_disk_ops, *str_wrapped, *str_ctx, *str_tpool_wait,
+static PyObject *str_disk_ops, *str_tpool_wait,
     *str_tpool_seconds, *str_read_values, *str_bounds,
     *str_slow_read_threshold, *str_statsd, *str_phases, *str_disk,
     *str_histograms, *str_by_status, *str_input_bytes,
@@ -44,8 +44,6 @@ static const struct {
     const char *text;
 } interned[] = {
     {&str_disk_ops, "disk_ops"},
-    {&str_wrapped, "_wrapped"},
-    {&str_ctx, "_ctx"},
     {&str_tpool_wait, "tpool_wait"},
     {&str_tpool_seconds, "tpool_seconds"},
     {&str_read_values, "read_values"},
@@ -873,6 +871,82 @@ TIMER_TYPE(TpoolTimer,
            "the wait added to the request's tpool_seconds; any other call "
            "goes to ``outside_request``.", 0, NULL)
 
+/* -- InputSlots: the C base of input.TimedInput --------------------------- */
+
+/* The wrapped wsgi.input and the request's context, set once at creation
+ * (TimedInput's own __setattr__ passes every attribute on to the wrapped
+ * input), so a ReadTimer reads them without a lookup. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *wrapped, *ctx;
+} InputSlots;
+
+static PyTypeObject InputSlots_Type;
+
+static PyObject *
+InputSlots_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *wrapped, *ctx;
+    InputSlots *self;
+
+    if ((kwargs != NULL && PyDict_GET_SIZE(kwargs)) ||
+            !PyArg_UnpackTuple(args, "TimedInput", 2, 2, &wrapped, &ctx))
+        return NULL;
+    self = (InputSlots *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    Py_INCREF(wrapped);
+    self->wrapped = wrapped;
+    Py_INCREF(ctx);
+    self->ctx = ctx;
+    return (PyObject *)self;
+}
+
+static int
+InputSlots_traverse(InputSlots *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->wrapped);
+    Py_VISIT(self->ctx);
+    return 0;
+}
+
+static int
+InputSlots_clear(InputSlots *self)
+{
+    Py_CLEAR(self->wrapped);
+    Py_CLEAR(self->ctx);
+    return 0;
+}
+
+static void
+InputSlots_dealloc(InputSlots *self)
+{
+    PyObject_GC_UnTrack(self);
+    InputSlots_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef InputSlots_members[] = {
+    {"_wrapped", T_OBJECT, offsetof(InputSlots, wrapped), READONLY, NULL},
+    {"_ctx", T_OBJECT, offsetof(InputSlots, ctx), READONLY, NULL},
+    {NULL}
+};
+
+static PyTypeObject InputSlots_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "swiftinst._speedups.InputSlots",
+    .tp_doc = "InputSlots(wrapped, ctx)\n\n"
+              "TimedInput's two slots, filled without a Python frame.",
+    .tp_basicsize = sizeof(InputSlots),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE |
+                Py_TPFLAGS_HAVE_GC,
+    .tp_new = InputSlots_new,
+    .tp_traverse = (traverseproc)InputSlots_traverse,
+    .tp_clear = (inquiry)InputSlots_clear,
+    .tp_dealloc = (destructor)InputSlots_dealloc,
+    .tp_members = InputSlots_members,
+};
+
 /* -- ReadTimer: a read method of TimedInput ----------------------------- */
 
 /* fields[OP] is the wrapped input's method name, e.g. 'read'. */
@@ -941,19 +1015,23 @@ ReadTimer_vectorcall(PyObject *self_, PyObject *const *args,
         PyErr_SetString(PyExc_TypeError, "a TimedInput method needs self");
         return NULL;
     }
-    wrapped = PyObject_GetAttr(args[0], str_wrapped);
-    if (wrapped == NULL)
+    if (!PyObject_TypeCheck(args[0], &InputSlots_Type)) {
+        PyErr_SetString(PyExc_TypeError, "a ReadTimer is a TimedInput "
+                        "method");
         return NULL;
+    }
+    wrapped = ((InputSlots *)args[0])->wrapped;
     method = PyObject_GetAttr(wrapped, self->fields[OP]);
-    Py_DECREF(wrapped);
     if (method == NULL)
         return NULL;
-    ctx = PyObject_GetAttr(args[0], str_ctx);
-    if (ctx != NULL && !Context_Check(ctx))
-        Py_CLEAR(ctx);
-    PyErr_Clear();   /* without a context, the read goes untimed */
-    if (ctx != NULL)
+    /* without a context, the read goes untimed */
+    ctx = ((InputSlots *)args[0])->ctx;
+    if (!Context_Check(ctx))
+        ctx = NULL;
+    else {
+        Py_INCREF(ctx);
         hub_before = ((Context *)ctx)->hub_wait;
+    }
     started = monotonic();
     result = PyObject_Vectorcall(method, args + 1, nargs - 1, kwnames);
     seconds = monotonic() - started;
@@ -1167,6 +1245,7 @@ PyInit__speedups(void)
             PyType_Ready(&WriteTimer_Type) < 0 ||
             PyType_Ready(&ReadTimer_Type) < 0 ||
             PyType_Ready(&TpoolTimer_Type) < 0 ||
+            PyType_Ready(&InputSlots_Type) < 0 ||
             PyType_Ready(&Context_Type) < 0)
         return NULL;
     module = PyModule_Create(&speedups_module);
@@ -1177,6 +1256,7 @@ PyInit__speedups(void)
             add_type(module, "WriteTimer", &WriteTimer_Type) < 0 ||
             add_type(module, "ReadTimer", &ReadTimer_Type) < 0 ||
             add_type(module, "TpoolTimer", &TpoolTimer_Type) < 0 ||
+            add_type(module, "InputSlots", &InputSlots_Type) < 0 ||
             add_type(module, "Context", &Context_Type) < 0) {
         Py_DECREF(module);
         return NULL;

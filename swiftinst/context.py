@@ -101,11 +101,16 @@ class LabelPolicy(object):
         return name if name in metrics.METHODS else metrics.OTHER_METHOD
 
 
-def split_device_partition(path):
-    """'/sda/123/a/c/o' -> ('sda', '123'); missing parts are ''."""
+def device_of(path):
+    """'/sda/123/a/c/o' -> 'sda'; '' when there is none."""
+    parts = path.split('/', 2)
+    return parts[1] if len(parts) > 1 else ''
+
+
+def partition_of(path):
+    """'/sda/123/a/c/o' -> '123'; '' when there is none."""
     parts = path.split('/', 3)
-    return (parts[1] if len(parts) > 1 else '',
-            parts[2] if len(parts) > 2 else '')
+    return parts[2] if len(parts) > 2 else ''
 
 
 class RequestFacts(object):
@@ -133,7 +138,7 @@ class RequestFacts(object):
 
     @property
     def partition(self):
-        return split_device_partition(self.env.get('PATH_INFO', ''))[1]
+        return partition_of(self.env.get('PATH_INFO', ''))
 
     @property
     def client(self):

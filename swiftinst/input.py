@@ -77,13 +77,11 @@ def _timed_reader(name, size=len):
     return timed
 
 
-class TimedInput(object):
+class _TimedInputMethods(object):
+    """What a TimedInput does, whichever of the two below holds its
+    ``_wrapped`` and ``_ctx``."""
 
-    __slots__ = ('_wrapped', '_ctx')
-
-    def __init__(self, wrapped, ctx):
-        object.__setattr__(self, '_wrapped', wrapped)
-        object.__setattr__(self, '_ctx', ctx)
+    __slots__ = ()
 
     read = _timed_reader('read')
     readline = _timed_reader('readline')
@@ -98,3 +96,18 @@ class TimedInput(object):
 
     def __setattr__(self, name, value):
         setattr(self._wrapped, name, value)
+
+
+if native is None:
+    class TimedInput(_TimedInputMethods):
+
+        __slots__ = ('_wrapped', '_ctx')
+
+        def __init__(self, wrapped, ctx):
+            object.__setattr__(self, '_wrapped', wrapped)
+            object.__setattr__(self, '_ctx', ctx)
+else:
+    class TimedInput(_TimedInputMethods, native.InputSlots):
+        """TimedInput(wrapped, ctx), its slots filled in C."""
+
+        __slots__ = ()

@@ -24,8 +24,7 @@ from swift.common.utils import get_logger
 
 from swiftinst import diskfile_hooks, speedups
 from swiftinst.config import parse_config
-from swiftinst.context import LabelPolicy, RequestContext, \
-    split_device_partition
+from swiftinst.context import LabelPolicy, RequestContext, device_of
 from swiftinst.diskstate import DiskStateSampler
 from swiftinst.eventloop import EventLoopAccounting
 from swiftinst.exporters import prometheus
@@ -136,13 +135,14 @@ class InstrumentMiddleware(object):
             method = env.get('REQUEST_METHOD', '')
             recorder = self.recorder
             ctx = RequestContext(recorder, recorder.kind(
-                method, split_device_partition(env.get('PATH_INFO', ''))[0],
+                method, device_of(env.get('PATH_INFO', '')),
                 env.get('HTTP_X_BACKEND_STORAGE_POLICY_INDEX')), env,
                 start_response)
-            if method not in ('GET', 'HEAD') and (
-                    method in BODY_METHODS or _has_body(env)) \
-                    and 'wsgi.input' in env:
-                env['wsgi.input'] = TimedInput(env['wsgi.input'], ctx)
+            if method in BODY_METHODS or method not in ('GET', 'HEAD') \
+                    and _has_body(env):
+                wsgi_input = env.get('wsgi.input')
+                if wsgi_input is not None:
+                    env['wsgi.input'] = TimedInput(wsgi_input, ctx)
             return ctx
         except Exception:
             self.recorder.error('request')

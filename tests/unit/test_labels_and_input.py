@@ -5,7 +5,7 @@ import pytest
 
 from swiftinst import context, metrics
 from swiftinst.context import LabelPolicy, RequestContext, \
-    split_device_partition
+    device_of, partition_of
 from swiftinst.input import TimedInput
 from swiftinst.recorder import Recorder, RequestKind
 from swiftinst.store import MetricStore
@@ -56,11 +56,11 @@ def test_methods_and_policies_are_bounded(tmp_path):
     assert labels.policy('0x1') == metrics.OTHER_POLICY
 
 
-def test_split_device_partition():
+def test_device_and_partition_of_a_path():
     for path, parts in (('/sda/12/a/c/o/with/slashes', ('sda', '12')),
                         ('/sda', ('sda', '')), ('', ('', '')),
                         ('sda/1', ('1', ''))):
-        assert split_device_partition(path) == parts
+        assert (device_of(path), partition_of(path)) == parts
 
 
 def test_request_kinds_are_shared_and_bounded(tmp_path):

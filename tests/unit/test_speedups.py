@@ -305,6 +305,29 @@ def test_timedinput_methods_keep_their_names():
                                                'readlines']
 
 
+def test_timedinput_slots_are_filled_in_c_and_fixed(request_ctx):
+    body = Body()
+    stream = TimedInput(body, request_ctx)
+    assert isinstance(stream, native.InputSlots)
+    assert stream._wrapped is body and stream._ctx is request_ctx
+    stream.anything = 'set on the wrapped input'
+    assert body.anything == 'set on the wrapped input'
+    with pytest.raises(AttributeError):
+        native.InputSlots.__dict__['_ctx'].__set__(stream, None)
+
+
+def test_read_timer_times_only_a_timedinput_s_reads(request_ctx):
+    Input.read = read_timer()
+    try:
+        with pytest.raises(TypeError):
+            Input.read(Body(), 3)
+        # a context of another kind: the read passes, untimed
+        assert Input(Body(), object()).read(3) == b'xxx'
+        assert request_ctx.bytes_read == 0
+    finally:
+        del Input.read
+
+
 def test_read_timer_passes_exceptions_without_recording(request_ctx):
     Input.readline = read_timer('readline')
     try:
