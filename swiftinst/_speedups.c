@@ -171,9 +171,24 @@ Context_vectorcall(PyObject *self_, PyObject *const *args, size_t nargsf,
 
     if (PyVectorcall_NARGS(nargsf) >= 1) {
         Py_INCREF(args[0]);
-        Py_SETREF(self->status, args[0]);
+        Py_XSETREF(self->status, args[0]);
+    }
+    if (self->start_response == NULL) {
+        PyErr_SetString(PyExc_TypeError, "this context has no "
+                        "start_response");
+        return NULL;
     }
     return PyObject_Vectorcall(self->start_response, args, nargsf, kwnames);
+}
+
+/* 0, or -1 with a TypeError if a constructor got keyword arguments. */
+static int
+no_keywords(const char *name, PyObject *kwargs)
+{
+    if (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0)
+        return 0;
+    PyErr_Format(PyExc_TypeError, "%s() takes no keyword arguments", name);
+    return -1;
 }
 
 /* The truth of recorder.<name>; -1 with an exception set. */
@@ -200,7 +215,7 @@ Context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_RuntimeError, "configure_context() first");
         return NULL;
     }
-    if ((kwargs != NULL && PyDict_GET_SIZE(kwargs)) ||
+    if (no_keywords("RequestContext", kwargs) < 0 ||
             !PyArg_UnpackTuple(args, "RequestContext", 3, 4, &recorder,
                                &kind, &env, &start_response))
         return NULL;
@@ -368,7 +383,8 @@ Context_finish(Context *self, PyObject *unused)
 {
     double now;
 
-    if (self->finished)
+    /* (no recorder: the cyclic GC cleared this context) */
+    if (self->finished || self->recorder == NULL)
         Py_RETURN_NONE;
     self->finished = 1;
     now = monotonic();
@@ -378,9 +394,9 @@ Context_finish(Context *self, PyObject *unused)
         report_failure(finish_failed, (PyObject *)self);
     /* see PyRequestContext.finish */
     Py_INCREF(no_env);
-    Py_SETREF(self->env, no_env);
+    Py_XSETREF(self->env, no_env);
     Py_INCREF(Py_None);
-    Py_SETREF(self->start_response, Py_None);
+    Py_XSETREF(self->start_response, Py_None);
     Py_RETURN_NONE;
 }
 
@@ -889,7 +905,7 @@ InputSlots_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     PyObject *wrapped, *ctx;
     InputSlots *self;
 
-    if ((kwargs != NULL && PyDict_GET_SIZE(kwargs)) ||
+    if (no_keywords("TimedInput", kwargs) < 0 ||
             !PyArg_UnpackTuple(args, "TimedInput", 2, 2, &wrapped, &ctx))
         return NULL;
     self = (InputSlots *)type->tp_alloc(type, 0);

@@ -565,6 +565,15 @@ def test_context_reports_what_it_cannot_record(request_ctx, monkeypatch):
                                  context._NO_ENV, context._finish_failed)
 
 
+def test_c_constructors_name_what_they_reject(request_ctx):
+    with pytest.raises(TypeError, match='RequestContext'):
+        RequestContext(request_ctx.recorder, request_ctx.kind, env={})
+    with pytest.raises(TypeError, match='TimedInput'):
+        TimedInput(Body(), ctx=request_ctx)
+    with pytest.raises(TypeError):
+        RequestContext(request_ctx.recorder, request_ctx.kind)
+
+
 def test_context_fields_c_code_relies_on_are_read_only(request_ctx):
     for name in ('recorder', 'kind', 'env', 'start_response', 'disk_ops',
                  'greenlet'):
