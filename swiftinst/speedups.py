@@ -1,13 +1,14 @@
-"""Whether the C timers of ``swiftinst/_speedups.c`` are used.
+"""Whether the C timers and request context of ``swiftinst/_speedups.c``
+are used.
 
-A 4 KiB PUT passes through about ten timed calls.  As Python wrappers,
-their frames cost about as much as the rest of the filter together; the C
-timers do the same work without a frame.  They are built when swiftinst
-is installed with a C compiler and Python's headers.  Without them, the
-pure-Python wrappers in diskfile_hooks and input do the same job at about
-1.8 times the filter's cost (see BENCHMARKS.rst).  Setting
-``SWIFTINST_PURE_PYTHON=1`` in the server's environment forces the Python
-wrappers; the tests run both.
+A 4 KiB PUT passes through about ten timed calls and one request
+context.  As Python code, their frames were most of the filter's cost;
+the C objects do the same work without a frame.  They are built when
+swiftinst is installed with a C compiler and Python's headers.  Without
+them, the pure-Python code in context, diskfile_hooks and input does the
+same job at nearly three times the filter's cost (see BENCHMARKS.rst).
+Setting ``SWIFTINST_PURE_PYTHON=1`` in the server's environment forces
+the Python code; the tests run both.
 """
 
 import os
