@@ -33,8 +33,7 @@ static int recording = 0;
 
 static PyObject *one;
 /* attribute and method names, interned at import */
-static PyObject *str_disk_ops, *str_tpool_wait,
-    *str_tpool_seconds, *str_read_values, *str_bounds,
+static PyObject *str_tpool_wait, *str_read_values, *str_bounds,
     *str_slow_read_threshold, *str_statsd, *str_phases, *str_disk,
     *str_histograms, *str_by_status, *str_input_bytes,
     *str_slow_request_threshold, *str_finish_extras, *str_execute;
@@ -43,9 +42,7 @@ static const struct {
     PyObject **name;
     const char *text;
 } interned[] = {
-    {&str_disk_ops, "disk_ops"},
     {&str_tpool_wait, "tpool_wait"},
-    {&str_tpool_seconds, "tpool_seconds"},
     {&str_read_values, "read_values"},
     {&str_bounds, "bounds"},
     {&str_slow_read_threshold, "slow_read_threshold"},
@@ -651,35 +648,21 @@ enum {
 };
 
 /* The running greenthread's request context (a new reference), or NULL
- * with no exception set. */
-static PyObject *
+ * with no exception set.  Only a Context counts: in C mode every request
+ * context is one, so the timers read its fields directly. */
+static Context *
 current_request(Timer *self)
 {
     PyObject *current = PyObject_CallNoArgs(self->fields[GETCURRENT]);
     PyObject *ctx = current == NULL ? NULL :
         PyDict_GetItemWithError(self->fields[ACTIVE], current);
 
-    Py_XINCREF(ctx);
     Py_XDECREF(current);
     PyErr_Clear();
-    return ctx;
-}
-
-/* Append (op, seconds) to ctx.disk_ops. */
-static void
-charge(PyObject *ctx, PyObject *op, double seconds)
-{
-    PyObject *ops;
-
-    if (Context_Check(ctx)) {
-        append_op(((Context *)ctx)->disk_ops, op, seconds);
-        return;
-    }
-    ops = PyObject_GetAttr(ctx, str_disk_ops);
-
-    if (ops != NULL && PyList_Check(ops))
-        append_op(ops, op, seconds);
-    Py_XDECREF(ops);
+    if (ctx == NULL || !Context_Check(ctx))
+        return NULL;
+    Py_INCREF(ctx);
+    return (Context *)ctx;
 }
 
 /* MethodTimer and WriteTimer take the same arguments; only the meaning
@@ -704,7 +687,8 @@ MethodTimer_vectorcall(PyObject *self_, PyObject *const *args,
                        size_t nargsf, PyObject *kwnames)
 {
     Timer *self = (Timer *)self_;
-    PyObject *result, *type, *value, *tb, *ctx, *outcome;
+    PyObject *result, *type, *value, *tb, *outcome;
+    Context *ctx;
     double started, seconds;
 
     started = monotonic();
@@ -716,7 +700,7 @@ MethodTimer_vectorcall(PyObject *self_, PyObject *const *args,
     PyErr_Fetch(&type, &value, &tb);
     ctx = current_request(self);
     if (ctx != NULL) {
-        charge(ctx, self->fields[OP], seconds);
+        append_op(ctx->disk_ops, self->fields[OP], seconds);
         Py_DECREF(ctx);
     }
     else {
@@ -750,43 +734,27 @@ TIMER_TYPE(MethodTimer,
  * takes every call outside a request or without a recorder. */
 enum { OUTSIDE_REQUEST = EXTRA3 };
 
-/* ctx.tpool_seconds: how long the request has waited for tpool calls. */
-static double
-tpool_seconds(PyObject *ctx)
-{
-    PyObject *number;
-    double seconds;
-
-    if (Context_Check(ctx))
-        return ((Context *)ctx)->tpool_seconds;
-    number = PyObject_GetAttr(ctx, str_tpool_seconds);
-    seconds = number == NULL ? 0.0 : PyFloat_AsDouble(number);
-    Py_XDECREF(number);
-    PyErr_Clear();
-    return seconds;
-}
-
 static PyObject *
 WriteTimer_vectorcall(PyObject *self_, PyObject *const *args,
                       size_t nargsf, PyObject *kwnames)
 {
     Timer *self = (Timer *)self_;
     PyObject *result, *type, *value, *tb;
-    PyObject *ctx = recording ? current_request(self) : NULL;
+    Context *ctx = recording ? current_request(self) : NULL;
     double in_tpool_before, started, seconds;
 
     if (ctx == NULL)
         return PyObject_Vectorcall(self->fields[OUTSIDE_REQUEST], args,
                                    nargsf, kwnames);
     /* the write's own time, less the fdatasync it may do through tpool */
-    in_tpool_before = tpool_seconds(ctx);
+    in_tpool_before = ctx->tpool_seconds;
     started = monotonic();
     result = PyObject_Vectorcall(self->fields[WRAPPED], args, nargsf,
                                  kwnames);
     seconds = monotonic() - started;
     PyErr_Fetch(&type, &value, &tb);
-    charge(ctx, self->fields[OP],
-           seconds - (tpool_seconds(ctx) - in_tpool_before));
+    append_op(ctx->disk_ops, self->fields[OP],
+              seconds - (ctx->tpool_seconds - in_tpool_before));
     Py_DECREF(ctx);
     PyErr_Clear();
     PyErr_Restore(type, value, tb);
@@ -825,16 +793,14 @@ TpoolTimer_vectorcall(PyObject *self_, PyObject *const *args,
 {
     Timer *self = (Timer *)self_;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), i;
-    PyObject *ctx = recording && nargs >= 1 ? current_request(self) : NULL;
+    Context *ctx = recording && nargs >= 1 ? current_request(self) : NULL;
     PyObject *call_args = NULL, *call_kwargs = NULL, *execute = NULL;
     PyObject *called_number = NULL, *result = NULL;
     double called;
 
-    if (ctx == NULL || !Context_Check(ctx)) {
-        Py_XDECREF(ctx);
+    if (ctx == NULL)
         return PyObject_Vectorcall(self->fields[OUTSIDE_REQUEST], args,
                                    nargsf, kwnames);
-    }
     if ((call_args = PyTuple_New(nargs - 1)) == NULL ||
             (call_kwargs = PyDict_New()) == NULL)
         goto done;
@@ -853,9 +819,9 @@ TpoolTimer_vectorcall(PyObject *self_, PyObject *const *args,
     if ((called_number = PyFloat_FromDouble(called)) == NULL)
         goto done;
     result = PyObject_CallFunctionObjArgs(
-        execute, self->fields[RUNNER], ((Context *)ctx)->disk_ops,
+        execute, self->fields[RUNNER], ctx->disk_ops,
         called_number, args[0], call_args, call_kwargs, NULL);
-    ((Context *)ctx)->tpool_seconds += monotonic() - called;
+    ctx->tpool_seconds += monotonic() - called;
 done:
     Py_XDECREF(called_number);
     Py_XDECREF(execute);

@@ -141,11 +141,6 @@ def test_helper_keeps_the_wrapped_name():
 
 # -- MethodTimer ------------------------------------------------------------
 
-class Ctx(object):
-    def __init__(self):
-        self.disk_ops = []
-
-
 class Writer(object):
     def open(self, *args, **kwargs):
         return self, args, kwargs
@@ -181,8 +176,8 @@ def test_method_timer_binds_like_a_function(recording):
         del Writer.timed
 
 
-def test_method_timer_charges_the_running_request(recording):
-    ctx = Ctx()
+def test_method_timer_charges_the_running_request(recording, request_ctx):
+    ctx = request_ctx
     timer = method_timer(Writer.open, {threading.get_ident(): ctx})
     timer(Writer())
     assert [op for op, _ in ctx.disk_ops] == ['open']
@@ -198,17 +193,18 @@ def test_method_timer_outside_a_request_calls_detached(recording):
         seen[0][2] is writer and isinstance(seen[0][1], float)
 
 
-def test_method_timer_records_nothing_without_a_recorder():
+def test_method_timer_records_nothing_without_a_recorder(request_ctx):
     native.set_recording(False)
-    ctx = Ctx()
+    ctx = request_ctx
     timer = method_timer(Writer.open, {threading.get_ident(): ctx},
                          detached=fail)
     timer(Writer())
     assert ctx.disk_ops == []
 
 
-def test_method_timer_passes_exceptions_and_survives_its_own(recording):
-    ctx = Ctx()
+def test_method_timer_passes_exceptions_and_survives_its_own(
+        recording, request_ctx):
+    ctx = request_ctx
     timer = method_timer(Writer.broken, {threading.get_ident(): ctx})
     with pytest.raises(Failure) as excinfo:
         timer(Writer())
@@ -340,8 +336,9 @@ def test_read_timer_passes_exceptions_without_recording(request_ctx):
 
 # -- WriteTimer ---------------------------------------------------------------
 
-def test_write_timer_charges_a_request_less_its_tpool_time(recording):
-    ctx = Ctx()
+def test_write_timer_charges_a_request_less_its_tpool_time(
+        recording, request_ctx):
+    ctx = request_ctx
     ctx.tpool_seconds = 0.0
 
     def write(writer, chunk):
@@ -584,7 +581,7 @@ def test_context_fields_c_code_relies_on_are_read_only(request_ctx):
 # -- reference counts ------------------------------------------------------
 
 def test_no_references_leak(recording, request_ctx):
-    ctx = Ctx()
+    ctx = request_ctx
     active = {threading.get_ident(): ctx}
     helper = native.HelperTimer('fsync', echo, echo)
     failing_helper = native.HelperTimer('fsync', fail, fail)
@@ -619,8 +616,7 @@ def test_no_references_leak(recording, request_ctx):
         request.bytes_read = 10
         request.finish()
         tpool(echo, payload, key=payload)
-        del fake_tpool.calls[:], request_ctx.disk_ops[:]
-        del ctx.disk_ops[:]
+        del fake_tpool.calls[:], ctx.disk_ops[:]
     try:
         for _ in range(100):
             work()
