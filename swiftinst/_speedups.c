@@ -33,26 +33,16 @@ static int recording = 0;
 
 static PyObject *one;
 /* attribute and method names, interned at import */
-static PyObject *str_tpool_wait, *str_read_values, *str_bounds,
-    *str_slow_read_threshold, *str_statsd, *str_phases, *str_disk,
-    *str_histograms, *str_by_status, *str_input_bytes,
-    *str_slow_request_threshold, *str_finish_extras, *str_execute;
+static PyObject *str_tpool_wait, *str_histograms, *str_input_bytes,
+    *str_finish_extras, *str_execute;
 
 static const struct {
     PyObject **name;
     const char *text;
 } interned[] = {
     {&str_tpool_wait, "tpool_wait"},
-    {&str_read_values, "read_values"},
-    {&str_bounds, "bounds"},
-    {&str_slow_read_threshold, "slow_read_threshold"},
-    {&str_statsd, "statsd"},
-    {&str_phases, "phases"},
-    {&str_disk, "disk"},
     {&str_histograms, "histograms"},
-    {&str_by_status, "by_status"},
     {&str_input_bytes, "input_bytes"},
-    {&str_slow_request_threshold, "slow_request_threshold"},
     {&str_finish_extras, "finish_extras"},
     {&str_execute, "execute"},
 };
@@ -83,9 +73,213 @@ append_op(PyObject *ops, PyObject *op, double seconds)
     Py_XDECREF(pair);
 }
 
-/* MetricStore.observe, on a series' live values: a list of len(bounds) + 1
- * bucket counts (the last is +Inf), then the sum.  -1 with an exception
- * set if ``values`` is not such a list. */
+/* 0, or -1 with a TypeError if a constructor got keyword arguments. */
+static int
+no_keywords(const char *name, PyObject *kwargs)
+{
+    if (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0)
+        return 0;
+    PyErr_Format(PyExc_TypeError, "%s() takes no keyword arguments", name);
+    return -1;
+}
+
+/* -- Series: a histogram's live values ------------------------------------ */
+
+/* A histogram series as the store's Python code sees it: a fixed-length
+ * sequence of its bucket counts (ints) and then its sum (a float).  As a
+ * list, every observation read a cold int and a cold float and allocated a
+ * new one of each; here it is two stores into one small block of memory,
+ * which matters more than the instructions once Swift's own work between
+ * two requests has evicted it from the caches. */
+typedef struct {
+    PyObject_VAR_HEAD           /* ob_size: the bucket counts */
+    double sum;
+    unsigned long long counts[1];
+} Series;
+
+static PyTypeObject Series_Type;
+
+static PyObject *
+Series_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    Py_ssize_t width;
+    Series *self;
+
+    if (no_keywords("Series", kwargs) < 0 ||
+            !PyArg_ParseTuple(args, "n:Series", &width))
+        return NULL;
+    if (width < 2) {
+        PyErr_SetString(PyExc_ValueError, "a Series has a count and a sum");
+        return NULL;
+    }
+    /* tp_alloc zeroes the block: every count 0, the sum 0.0 */
+    self = (Series *)type->tp_alloc(type, width - 1);
+    return (PyObject *)self;
+}
+
+static Py_ssize_t
+Series_length(Series *self)
+{
+    return Py_SIZE(self) + 1;
+}
+
+static PyObject *
+Series_item(Series *self, Py_ssize_t i)
+{
+    if (i < 0 || i > Py_SIZE(self)) {
+        PyErr_SetString(PyExc_IndexError, "Series index out of range");
+        return NULL;
+    }
+    return i == Py_SIZE(self) ? PyFloat_FromDouble(self->sum) :
+        PyLong_FromUnsignedLongLong(self->counts[i]);
+}
+
+static PyObject *
+Series_subscript(Series *self, PyObject *key)
+{
+    Py_ssize_t i, start, stop, step, length;
+    PyObject *list, *item;
+
+    if (PyIndex_Check(key)) {
+        i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred())
+            return NULL;
+        return Series_item(self, i < 0 ? i + Series_length(self) : i);
+    }
+    if (!PySlice_Check(key)) {
+        PyErr_SetString(PyExc_TypeError, "Series indices are integers or "
+                        "slices");
+        return NULL;
+    }
+    if (PySlice_Unpack(key, &start, &stop, &step) < 0)
+        return NULL;
+    length = PySlice_AdjustIndices(Series_length(self), &start, &stop,
+                                   step);
+    /* a slice is a plain list: a copy, as a list's would be */
+    if ((list = PyList_New(length)) == NULL)
+        return NULL;
+    for (i = 0; i < length; i++, start += step) {
+        if ((item = Series_item(self, start)) == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    return list;
+}
+
+static int
+Series_ass_subscript(Series *self, PyObject *key, PyObject *value)
+{
+    Py_ssize_t i;
+    unsigned long long count;
+    double sum;
+
+    if (value == NULL || !PyIndex_Check(key)) {
+        PyErr_SetString(PyExc_TypeError, "a Series item can be set, by "
+                        "index; its length is fixed");
+        return -1;
+    }
+    i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+    if (i == -1 && PyErr_Occurred())
+        return -1;
+    if (i < 0)
+        i += Series_length(self);
+    if (i < 0 || i > Py_SIZE(self)) {
+        PyErr_SetString(PyExc_IndexError, "Series index out of range");
+        return -1;
+    }
+    if (i == Py_SIZE(self)) {
+        if ((sum = PyFloat_AsDouble(value)) == -1.0 && PyErr_Occurred())
+            return -1;
+        self->sum = sum;
+        return 0;
+    }
+    count = PyLong_AsUnsignedLongLong(value);
+    if (count == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    self->counts[i] = count;
+    return 0;
+}
+
+static PyObject *
+Series_repr(Series *self)
+{
+    PyObject *all = PySlice_New(NULL, NULL, NULL), *items, *repr;
+
+    items = all == NULL ? NULL : Series_subscript(self, all);
+    repr = items == NULL ? NULL : PyUnicode_FromFormat("Series(%R)", items);
+    Py_XDECREF(items);
+    Py_XDECREF(all);
+    return repr;
+}
+
+static PySequenceMethods Series_as_sequence = {
+    .sq_length = (lenfunc)Series_length,
+    .sq_item = (ssizeargfunc)Series_item,
+};
+
+static PyMappingMethods Series_as_mapping = {
+    .mp_length = (lenfunc)Series_length,
+    .mp_subscript = (binaryfunc)Series_subscript,
+    .mp_ass_subscript = (objobjargproc)Series_ass_subscript,
+};
+
+static PyTypeObject Series_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "swiftinst._speedups.Series",
+    .tp_doc = "Series(width)\n\n"
+              "A histogram's live values: width - 1 bucket counts, then the "
+              "sum; a fixed-length sequence whose slices are lists.",
+    .tp_basicsize = offsetof(Series, counts),
+    .tp_itemsize = sizeof(unsigned long long),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = Series_new,
+    .tp_repr = (reprfunc)Series_repr,
+    .tp_as_sequence = &Series_as_sequence,
+    .tp_as_mapping = &Series_as_mapping,
+};
+
+/* The bucket bounds as C doubles, for the last bounds tuple seen (a
+ * process has one): the bisection then reads two or three cache lines,
+ * not a tuple and a float object per step scattered over the heap. */
+#define MAX_BOUNDS 64
+static struct {
+    PyObject *tuple;            /* strong reference */
+    Py_ssize_t count;
+    double at[MAX_BOUNDS];
+} bounds_cache;
+
+static int
+cache_bounds(PyObject *bounds)
+{
+    Py_ssize_t i, count;
+
+    if (!PyTuple_CheckExact(bounds)) {
+        PyErr_SetString(PyExc_TypeError, "bounds are a tuple");
+        return -1;
+    }
+    count = PyTuple_GET_SIZE(bounds);
+    if (count > MAX_BOUNDS) {
+        PyErr_SetString(PyExc_ValueError, "at most 64 bucket bounds");
+        return -1;
+    }
+    for (i = 0; i < count; i++) {
+        bounds_cache.at[i] = PyFloat_AsDouble(PyTuple_GET_ITEM(bounds, i));
+        if (bounds_cache.at[i] == -1.0 && PyErr_Occurred()) {
+            Py_CLEAR(bounds_cache.tuple);
+            return -1;
+        }
+    }
+    Py_INCREF(bounds);
+    Py_XSETREF(bounds_cache.tuple, bounds);
+    bounds_cache.count = count;
+    return 0;
+}
+
+/* MetricStore.observe, on a series' live values: len(bounds) + 1 bucket
+ * counts (the last is +Inf), then the sum, in a Series or (the pure-Python
+ * store's) a list.  -1 with an exception set if ``values`` is neither. */
 static int
 observe(PyObject *values, PyObject *bounds, PyObject *number)
 {
@@ -95,27 +289,29 @@ observe(PyObject *values, PyObject *bounds, PyObject *number)
 
     if (seconds == -1.0 && PyErr_Occurred())
         return -1;
-    if (!PyTuple_CheckExact(bounds)) {
-        PyErr_SetString(PyExc_TypeError, "bounds are a tuple");
+    if (bounds != bounds_cache.tuple && cache_bounds(bounds) < 0)
         return -1;
-    }
-    width = PyTuple_GET_SIZE(bounds) + 2;
-    if (!PyList_CheckExact(values) || PyList_GET_SIZE(values) != width) {
-        PyErr_SetString(PyExc_TypeError, "a histogram's values are a list "
-                        "of len(bounds) + 2");
+    width = bounds_cache.count + 2;
+    if (Py_IS_TYPE(values, &Series_Type) ? Py_SIZE(values) != width - 1 :
+            !PyList_CheckExact(values) || PyList_GET_SIZE(values) != width) {
+        PyErr_SetString(PyExc_TypeError, "a histogram's values are a Series "
+                        "or a list of len(bounds) + 2");
         return -1;
     }
     /* bisect_left(bounds, seconds) */
     hi = width - 2;
     while (lo < hi) {
         mid = (lo + hi) / 2;
-        if (PyFloat_AsDouble(PyTuple_GET_ITEM(bounds, mid)) < seconds)
+        if (bounds_cache.at[mid] < seconds)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (PyErr_Occurred())
-        return -1;
+    if (Py_IS_TYPE(values, &Series_Type)) {
+        ((Series *)values)->counts[lo]++;
+        ((Series *)values)->sum += seconds;
+        return 0;
+    }
     count = PyNumber_Add(PyList_GET_ITEM(values, lo), one);
     if (count == NULL)
         return -1;
@@ -125,6 +321,119 @@ observe(PyObject *values, PyObject *bounds, PyObject *number)
         return -1;
     PyList_SetItem(values, width - 1, sum);
     return 0;
+}
+
+/* -- Slot bases: per-process state the hot path reads as C fields -------- */
+
+/* Every request reads a few attributes of its Recorder and RequestKind.
+ * Through PyObject_GetAttr each costs a type-cache entry, the instance
+ * dict's table and the value: cache lines on as many pages, cold again by
+ * the next request once Swift has run in between.  As C fields of these
+ * bases (Python subclasses set them as usual) each is one load from the
+ * object itself.  A base's object fields are the T_OBJECT* entries of its
+ * member table, which one traverse, clear and dealloc serve for all. */
+
+static int
+visit_members(PyObject *self, PyMemberDef *member, visitproc visit,
+              void *arg)
+{
+    for (; member->name != NULL; member++)
+        if (member->type == T_OBJECT || member->type == T_OBJECT_EX)
+            Py_VISIT(*(PyObject **)((char *)self + member->offset));
+    return 0;
+}
+
+static void
+clear_members(PyObject *self, PyMemberDef *member)
+{
+    for (; member->name != NULL; member++)
+        if (member->type == T_OBJECT || member->type == T_OBJECT_EX)
+            Py_CLEAR(*(PyObject **)((char *)self + member->offset));
+}
+
+#define SLOTS_TYPE(Name, doc, new)                                        \
+    static int                                                            \
+    Name##_traverse(PyObject *self, visitproc visit, void *arg)           \
+    {                                                                     \
+        return visit_members(self, Name##_members, visit, arg);           \
+    }                                                                     \
+    static int                                                            \
+    Name##_clear(PyObject *self)                                          \
+    {                                                                     \
+        clear_members(self, Name##_members);                              \
+        return 0;                                                         \
+    }                                                                     \
+    static void                                                           \
+    Name##_dealloc(PyObject *self)                                        \
+    {                                                                     \
+        PyObject_GC_UnTrack(self);                                        \
+        clear_members(self, Name##_members);                              \
+        Py_TYPE(self)->tp_free(self);                                     \
+    }                                                                     \
+    static PyTypeObject Name##_Type = {                                   \
+        PyVarObject_HEAD_INIT(NULL, 0)                                    \
+        .tp_name = "swiftinst._speedups." #Name,                          \
+        .tp_doc = doc,                                                    \
+        .tp_basicsize = sizeof(Name),                                     \
+        .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE |            \
+                    Py_TPFLAGS_HAVE_GC,                                   \
+        .tp_new = new,                                                    \
+        .tp_traverse = Name##_traverse,                                   \
+        .tp_clear = Name##_clear,                                         \
+        .tp_dealloc = Name##_dealloc,                                     \
+        .tp_members = Name##_members,                                     \
+    };
+
+/* What a request reads of its recorder.Recorder. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *bounds, *statsd, *phases;
+    double slow_read_threshold, slow_request_threshold;
+} RecorderSlots;
+
+static PyMemberDef RecorderSlots_members[] = {
+    {"bounds", T_OBJECT_EX, offsetof(RecorderSlots, bounds), 0, NULL},
+    {"statsd", T_OBJECT_EX, offsetof(RecorderSlots, statsd), 0, NULL},
+    {"phases", T_OBJECT_EX, offsetof(RecorderSlots, phases), 0, NULL},
+    {"slow_read_threshold", T_DOUBLE,
+     offsetof(RecorderSlots, slow_read_threshold), 0, NULL},
+    {"slow_request_threshold", T_DOUBLE,
+     offsetof(RecorderSlots, slow_request_threshold), 0, NULL},
+    {NULL}
+};
+
+SLOTS_TYPE(RecorderSlots, "The fields of recorder.Recorder that every "
+           "request reads, as C fields.", PyType_GenericNew)
+#define RecorderSlots_Check(op) PyObject_TypeCheck(op, &RecorderSlots_Type)
+
+/* What a request reads of its recorder.RequestKind. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *read_values, *by_status, *disk, *input_bytes;
+} KindSlots;
+
+static PyMemberDef KindSlots_members[] = {
+    {"read_values", T_OBJECT_EX, offsetof(KindSlots, read_values), 0,
+     NULL},
+    {"by_status", T_OBJECT_EX, offsetof(KindSlots, by_status), 0, NULL},
+    {"disk", T_OBJECT_EX, offsetof(KindSlots, disk), 0, NULL},
+    /* None until the first request of the kind that read a body */
+    {"input_bytes", T_OBJECT, offsetof(KindSlots, input_bytes), 0, NULL},
+    {NULL}
+};
+
+SLOTS_TYPE(KindSlots, "The fields of recorder.RequestKind that every "
+           "request reads, as C fields.", PyType_GenericNew)
+#define KindSlots_Check(op) PyObject_TypeCheck(op, &KindSlots_Type)
+
+/* A T_OBJECT_EX field, or NULL with the AttributeError getattr raises. */
+static PyObject *
+field(PyObject *value, PyObject *owner, const char *name)
+{
+    if (value == NULL)
+        PyErr_Format(PyExc_AttributeError, "'%.100s' object has no "
+                     "attribute '%s'", Py_TYPE(owner)->tp_name, name);
+    return value;
 }
 
 /* -- Context: the C base of context.RequestContext --------------------- */
@@ -178,25 +487,12 @@ Context_vectorcall(PyObject *self_, PyObject *const *args, size_t nargsf,
     return PyObject_Vectorcall(self->start_response, args, nargsf, kwnames);
 }
 
-/* 0, or -1 with a TypeError if a constructor got keyword arguments. */
-static int
-no_keywords(const char *name, PyObject *kwargs)
-{
-    if (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0)
-        return 0;
-    PyErr_Format(PyExc_TypeError, "%s() takes no keyword arguments", name);
-    return -1;
-}
-
 /* The truth of recorder.<name>; -1 with an exception set. */
 static int
-recorder_flag(PyObject *recorder, PyObject *name)
+recorder_flag(PyObject *recorder, PyObject *value, const char *name)
 {
-    PyObject *value = PyObject_GetAttr(recorder, name);
-    int flag = value == NULL ? -1 : PyObject_IsTrue(value);
-
-    Py_XDECREF(value);
-    return flag;
+    return field(value, recorder, name) == NULL ? -1 :
+        PyObject_IsTrue(value);
 }
 
 /* RequestContext(recorder, kind, env, start_response=None): as
@@ -216,8 +512,15 @@ Context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
             !PyArg_UnpackTuple(args, "RequestContext", 3, 4, &recorder,
                                &kind, &env, &start_response))
         return NULL;
-    if ((statsd = recorder_flag(recorder, str_statsd)) < 0 ||
-            (phases = recorder_flag(recorder, str_phases)) < 0)
+    if (!RecorderSlots_Check(recorder) || !KindSlots_Check(kind)) {
+        PyErr_SetString(PyExc_TypeError, "RequestContext() takes a "
+                        "Recorder and a RequestKind");
+        return NULL;
+    }
+    if ((statsd = recorder_flag(
+             recorder, ((RecorderSlots *)recorder)->statsd, "statsd")) < 0 ||
+            (phases = recorder_flag(
+                 recorder, ((RecorderSlots *)recorder)->phases, "phases")) < 0)
         return NULL;
     self = (Context *)type->tp_alloc(type, 0);
     if (self == NULL)
@@ -269,55 +572,54 @@ unregister(Context *self)
 static int observe_ops_into(PyObject *histograms, PyObject *bounds,
                             PyObject *ops);
 
-/* getattr(getattr(obj, first), second) */
-static PyObject *
-get_attr_of_attr(PyObject *obj, PyObject *first, PyObject *second)
-{
-    PyObject *middle = PyObject_GetAttr(obj, first);
-    PyObject *result = middle == NULL ? NULL :
-        PyObject_GetAttr(middle, second);
-
-    Py_XDECREF(middle);
-    return result;
-}
-
 /* Recorder.finish_request, for a request that took ``seconds``. */
 static int
 record_request(Context *self, double seconds)
 {
-    PyObject *recorder = self->recorder, *kind = self->kind;
-    PyObject *bounds = NULL, *histograms = NULL, *values = NULL;
+    RecorderSlots *recorder = (RecorderSlots *)self->recorder;
+    KindSlots *kind = (KindSlots *)self->kind;
+    PyObject *bounds, *disk = NULL, *histograms = NULL, *values = NULL;
     PyObject *key = NULL, *number = NULL, *counter = NULL, *count = NULL;
-    PyObject *threshold = NULL, *outcome = NULL, *total;
-    double slow;
+    PyObject *outcome = NULL, *total;
+    double slow = recorder->slow_request_threshold;
     int status = -1;
 
-    if ((bounds = PyObject_GetAttr(recorder, str_bounds)) == NULL)
-        goto done;
-    if (PyList_GET_SIZE(self->disk_ops) &&
-            ((histograms = get_attr_of_attr(kind, str_disk, str_histograms)) ==
-                 NULL ||
-             observe_ops_into(histograms, bounds, self->disk_ops) < 0))
-        goto done;
-    Py_CLEAR(histograms);
+    /* Each field is held while in use: Python code that runs meanwhile
+     * (a Histograms' __missing__, finish_extras) may replace it. */
+    if ((bounds = field(recorder->bounds, self->recorder, "bounds")) == NULL)
+        return -1;
+    Py_INCREF(bounds);
+    if (PyList_GET_SIZE(self->disk_ops)) {
+        if ((disk = field(kind->disk, self->kind, "disk")) == NULL)
+            goto done;
+        Py_INCREF(disk);
+        if ((histograms = PyObject_GetAttr(disk, str_histograms)) == NULL ||
+                observe_ops_into(histograms, bounds, self->disk_ops) < 0)
+            goto done;
+        Py_CLEAR(histograms);
+    }
     /* the status line's first character names its class */
     if (self->status != NULL && PyUnicode_Check(self->status) &&
             PyUnicode_GET_LENGTH(self->status))
         key = PyUnicode_Substring(self->status, 0, 1);
     else
         key = PyUnicode_FromString("");
-    if (key == NULL ||
-            (histograms = PyObject_GetAttr(kind, str_by_status)) == NULL ||
-            (values = PyObject_GetItem(histograms, key)) == NULL ||
+    if (key == NULL || (histograms = field(kind->by_status, self->kind,
+                                           "by_status")) == NULL)
+        goto done;
+    Py_INCREF(histograms);
+    if ((values = PyObject_GetItem(histograms, key)) == NULL ||
             (number = PyFloat_FromDouble(seconds)) == NULL ||
             observe(values, bounds, number) < 0)
         goto done;
     if (self->bytes_read) {
         /* Recorder.input_bytes(kind), called only to create the counter */
-        counter = PyObject_GetAttr(kind, str_input_bytes);
-        if (counter == Py_None)
-            Py_SETREF(counter, PyObject_CallMethodOneArg(
-                recorder, str_input_bytes, kind));
+        counter = kind->input_bytes;
+        if (counter == NULL || counter == Py_None)
+            counter = PyObject_CallMethodOneArg(
+                self->recorder, str_input_bytes, self->kind);
+        else
+            Py_INCREF(counter);
         if (counter == NULL || !PyList_CheckExact(counter) ||
                 PyList_GET_SIZE(counter) < 1) {
             if (counter != NULL)
@@ -330,31 +632,26 @@ record_request(Context *self, double seconds)
             goto done;
         PyList_SetItem(counter, 0, total);
     }
-    if ((threshold = PyObject_GetAttr(
-            recorder, str_slow_request_threshold)) == NULL)
-        goto done;
-    slow = PyFloat_AsDouble(threshold);
-    if (slow == -1.0 && PyErr_Occurred())
-        goto done;
     if (self->phases || (self->statsd_samples != NULL &&
                          self->statsd_samples != Py_None) ||
             (slow > 0 && seconds >= slow)) {
         outcome = PyObject_CallMethodObjArgs(
-            recorder, str_finish_extras, (PyObject *)self, number, NULL);
+            self->recorder, str_finish_extras, (PyObject *)self, number,
+            NULL);
         if (outcome == NULL)
             goto done;
     }
     status = 0;
 done:
     Py_XDECREF(outcome);
-    Py_XDECREF(threshold);
     Py_XDECREF(count);
     Py_XDECREF(counter);
     Py_XDECREF(number);
     Py_XDECREF(values);
     Py_XDECREF(key);
     Py_XDECREF(histograms);
-    Py_XDECREF(bounds);
+    Py_XDECREF(disk);
+    Py_DECREF(bounds);
     return status;
 }
 
@@ -884,50 +1181,15 @@ InputSlots_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     return (PyObject *)self;
 }
 
-static int
-InputSlots_traverse(InputSlots *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->wrapped);
-    Py_VISIT(self->ctx);
-    return 0;
-}
-
-static int
-InputSlots_clear(InputSlots *self)
-{
-    Py_CLEAR(self->wrapped);
-    Py_CLEAR(self->ctx);
-    return 0;
-}
-
-static void
-InputSlots_dealloc(InputSlots *self)
-{
-    PyObject_GC_UnTrack(self);
-    InputSlots_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
 static PyMemberDef InputSlots_members[] = {
     {"_wrapped", T_OBJECT, offsetof(InputSlots, wrapped), READONLY, NULL},
     {"_ctx", T_OBJECT, offsetof(InputSlots, ctx), READONLY, NULL},
     {NULL}
 };
 
-static PyTypeObject InputSlots_Type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "swiftinst._speedups.InputSlots",
-    .tp_doc = "InputSlots(wrapped, ctx)\n\n"
-              "TimedInput's two slots, filled without a Python frame.",
-    .tp_basicsize = sizeof(InputSlots),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE |
-                Py_TPFLAGS_HAVE_GC,
-    .tp_new = InputSlots_new,
-    .tp_traverse = (traverseproc)InputSlots_traverse,
-    .tp_clear = (inquiry)InputSlots_clear,
-    .tp_dealloc = (destructor)InputSlots_dealloc,
-    .tp_members = InputSlots_members,
-};
+SLOTS_TYPE(InputSlots, "InputSlots(wrapped, ctx)\n\n"
+           "TimedInput's two slots, filled without a Python frame.",
+           InputSlots_new)
 
 /* -- ReadTimer: a read method of TimedInput ----------------------------- */
 
@@ -945,38 +1207,41 @@ static void
 record_read(Timer *self, Context *ctx, PyObject *result, double started,
             double seconds, double hub_before)
 {
+    RecorderSlots *recorder = (RecorderSlots *)ctx->recorder;
     PyObject *nbytes = NULL, *values = NULL, *bounds = NULL;
-    PyObject *number = NULL, *threshold = NULL, *outcome = NULL;
+    PyObject *number = NULL, *outcome = NULL;
     long long offset = ctx->bytes_read, count;
-    double slow;
+    double slow = recorder->slow_read_threshold;
 
     if ((nbytes = PyObject_CallOneArg(self->fields[SIZE], result)) &&
             ((count = PyLong_AsLongLong(nbytes)) != -1 ||
              !PyErr_Occurred()) &&
-            (values = PyObject_GetAttr(ctx->kind, str_read_values)) &&
-            (bounds = PyObject_GetAttr(ctx->recorder, str_bounds)) &&
-            (number = PyFloat_FromDouble(seconds)) &&
-            observe(values, bounds, number) == 0 &&
-            (threshold = PyObject_GetAttr(ctx->recorder,
-                                          str_slow_read_threshold)) &&
-            ((slow = PyFloat_AsDouble(threshold)) != -1.0 ||
-             !PyErr_Occurred())) {
-        ctx->bytes_read = offset + count;
-        if ((ctx->statsd_samples != NULL &&
-                ctx->statsd_samples != Py_None) ||
-                (slow > 0 && seconds >= slow))
-            outcome = PyObject_CallFunction(
-                self->fields[EXTRAS], "OddLOd", (PyObject *)ctx, started,
-                seconds, offset, nbytes, hub_before);
-        else {
-            Py_INCREF(Py_None);
-            outcome = Py_None;
+            (values = field(((KindSlots *)ctx->kind)->read_values, ctx->kind,
+                            "read_values")) &&
+            (bounds = field(recorder->bounds, ctx->recorder, "bounds"))) {
+        /* held: the observation and extras may run Python code */
+        Py_INCREF(values);
+        Py_INCREF(bounds);
+        if ((number = PyFloat_FromDouble(seconds)) &&
+                observe(values, bounds, number) == 0) {
+            ctx->bytes_read = offset + count;
+            if ((ctx->statsd_samples != NULL &&
+                    ctx->statsd_samples != Py_None) ||
+                    (slow > 0 && seconds >= slow))
+                outcome = PyObject_CallFunction(
+                    self->fields[EXTRAS], "OddLOd", (PyObject *)ctx,
+                    started, seconds, offset, nbytes, hub_before);
+            else {
+                Py_INCREF(Py_None);
+                outcome = Py_None;
+            }
         }
     }
+    else
+        values = bounds = NULL;     /* borrowed, or not found */
     if (outcome == NULL)
         report_failure(self->fields[FAILED], (PyObject *)ctx);
     Py_XDECREF(outcome);
-    Py_XDECREF(threshold);
     Py_XDECREF(number);
     Py_XDECREF(bounds);
     Py_XDECREF(values);
@@ -1008,7 +1273,8 @@ ReadTimer_vectorcall(PyObject *self_, PyObject *const *args,
         return NULL;
     /* without a context, the read goes untimed */
     ctx = ((InputSlots *)args[0])->ctx;
-    if (!Context_Check(ctx))
+    /* (a context the cyclic GC cleared has no recorder) */
+    if (!Context_Check(ctx) || ((Context *)ctx)->recorder == NULL)
         ctx = NULL;
     else {
         Py_INCREF(ctx);
@@ -1228,6 +1494,9 @@ PyInit__speedups(void)
             PyType_Ready(&ReadTimer_Type) < 0 ||
             PyType_Ready(&TpoolTimer_Type) < 0 ||
             PyType_Ready(&InputSlots_Type) < 0 ||
+            PyType_Ready(&Series_Type) < 0 ||
+            PyType_Ready(&RecorderSlots_Type) < 0 ||
+            PyType_Ready(&KindSlots_Type) < 0 ||
             PyType_Ready(&Context_Type) < 0)
         return NULL;
     module = PyModule_Create(&speedups_module);
@@ -1239,6 +1508,9 @@ PyInit__speedups(void)
             add_type(module, "ReadTimer", &ReadTimer_Type) < 0 ||
             add_type(module, "TpoolTimer", &TpoolTimer_Type) < 0 ||
             add_type(module, "InputSlots", &InputSlots_Type) < 0 ||
+            add_type(module, "Series", &Series_Type) < 0 ||
+            add_type(module, "RecorderSlots", &RecorderSlots_Type) < 0 ||
+            add_type(module, "KindSlots", &KindSlots_Type) < 0 ||
             add_type(module, "Context", &Context_Type) < 0) {
         Py_DECREF(module);
         return NULL;

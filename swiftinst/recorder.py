@@ -12,7 +12,7 @@ import os
 from bisect import bisect_left
 
 from swiftinst import eventloop, metrics
-from swiftinst.speedups import native
+from swiftinst.speedups import KindSlots, RecorderSlots, native
 from swiftinst.store import Histograms, observe_ops
 
 _observe_ops = observe_ops if native is None else native.observe_ops
@@ -38,12 +38,15 @@ class DiskTarget(object):
                              for op in metrics.DISK_OPS}
 
 
-class RequestKind(object):
+class RequestKind(KindSlots):
     """What every request of one (method, device, policy) shares: its
-    labels, live series and statsd names, looked up once for all."""
+    labels, live series and statsd names, looked up once for all.
 
-    __slots__ = ('method', 'device', 'policy', 'labels', 'read_values',
-                 'read_statsd', 'by_status', 'disk', 'phases', 'input_bytes')
+    The fields a request reads (read_values, by_status, disk, input_bytes)
+    are KindSlots'."""
+
+    __slots__ = ('method', 'device', 'policy', 'labels', 'read_statsd',
+                 'phases')
 
     def __init__(self, recorder, method, device, policy):
         store = recorder.store
@@ -68,7 +71,9 @@ class RequestKind(object):
             for phase in metrics.PHASES) if recorder.phases else ()
 
 
-class Recorder(object):
+class Recorder(RecorderSlots):
+    """The fields a request reads (bounds, statsd, phases and the two
+    thresholds) are RecorderSlots'."""
 
     def __init__(self, store, statsd, logger, slow_read_threshold, labels,
                  phases=False, slow_request_threshold=0.0):

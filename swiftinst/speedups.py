@@ -27,3 +27,20 @@ else:
         unused_because = 'the C timers are not built (%s)' % err
     else:
         native = _speedups
+
+
+class _RecorderSlots(object):
+    """Pure-Python stand-in for ``_speedups.RecorderSlots``."""
+    __slots__ = ('bounds', 'statsd', 'phases', 'slow_read_threshold',
+                 'slow_request_threshold')
+
+
+class _KindSlots(object):
+    """Pure-Python stand-in for ``_speedups.KindSlots``."""
+    __slots__ = ('read_values', 'by_status', 'disk', 'input_bytes')
+
+
+# The bases of recorder.Recorder and recorder.RequestKind: the fields every
+# request reads, which the C context reads as C fields.
+RecorderSlots = _RecorderSlots if native is None else native.RecorderSlots
+KindSlots = _KindSlots if native is None else native.KindSlots

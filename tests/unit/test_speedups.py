@@ -446,8 +446,8 @@ def test_observe_ops_creates_series_through_missing(tmp_path):
                                   lambda op: (op, 'sda', '0'))
     native.observe_ops(histograms, metric_store.bounds, [('fsync', 0.5)])
     assert metric_store.series[(
-        'swift_object_disk_op_duration_seconds', ('fsync', 'sda', '0'))] == \
-        [0, 1, 0, 0.5]
+        'swift_object_disk_op_duration_seconds', ('fsync', 'sda', '0'))][:] \
+        == [0, 1, 0, 0.5]
 
 
 @pytest.mark.parametrize('bad', [
