@@ -34,7 +34,10 @@ static int recording = 0;
 static PyObject *one;
 /* attribute and method names, interned at import */
 static PyObject *str_tpool_wait, *str_histograms, *str_input_bytes,
-    *str_finish_extras, *str_execute;
+    *str_finish_extras, *str_execute, *str_kind, *str_lower, *str_chunked,
+    *str_empty, *str_get, *str_head, *str_request_method, *str_path_info,
+    *str_policy_index, *str_content_length, *str_transfer_encoding,
+    *str_wsgi_input;
 
 static const struct {
     PyObject **name;
@@ -45,6 +48,18 @@ static const struct {
     {&str_input_bytes, "input_bytes"},
     {&str_finish_extras, "finish_extras"},
     {&str_execute, "execute"},
+    {&str_kind, "kind"},
+    {&str_lower, "lower"},
+    {&str_chunked, "chunked"},
+    {&str_empty, ""},
+    {&str_get, "GET"},
+    {&str_head, "HEAD"},
+    {&str_request_method, "REQUEST_METHOD"},
+    {&str_path_info, "PATH_INFO"},
+    {&str_policy_index, "HTTP_X_BACKEND_STORAGE_POLICY_INDEX"},
+    {&str_content_length, "CONTENT_LENGTH"},
+    {&str_transfer_encoding, "HTTP_TRANSFER_ENCODING"},
+    {&str_wsgi_input, "wsgi.input"},
 };
 
 /* The clock of time.monotonic(), which the Python side compares with. */
@@ -351,7 +366,7 @@ clear_members(PyObject *self, PyMemberDef *member)
             Py_CLEAR(*(PyObject **)((char *)self + member->offset));
 }
 
-#define SLOTS_TYPE(Name, doc, new)                                        \
+#define SLOTS_FUNCTIONS(Name)                                             \
     static int                                                            \
     Name##_traverse(PyObject *self, visitproc visit, void *arg)           \
     {                                                                     \
@@ -369,7 +384,10 @@ clear_members(PyObject *self, PyMemberDef *member)
         PyObject_GC_UnTrack(self);                                        \
         clear_members(self, Name##_members);                              \
         Py_TYPE(self)->tp_free(self);                                     \
-    }                                                                     \
+    }
+
+#define SLOTS_TYPE(Name, doc, new)                                        \
+    SLOTS_FUNCTIONS(Name)                                                 \
     static PyTypeObject Name##_Type = {                                   \
         PyVarObject_HEAD_INIT(NULL, 0)                                    \
         .tp_name = "swiftinst._speedups." #Name,                          \
@@ -387,7 +405,7 @@ clear_members(PyObject *self, PyMemberDef *member)
 /* What a request reads of its recorder.Recorder. */
 typedef struct {
     PyObject_HEAD
-    PyObject *bounds, *statsd, *phases;
+    PyObject *bounds, *statsd, *phases, *kinds_by_raw;
     double slow_read_threshold, slow_request_threshold;
 } RecorderSlots;
 
@@ -395,6 +413,9 @@ static PyMemberDef RecorderSlots_members[] = {
     {"bounds", T_OBJECT_EX, offsetof(RecorderSlots, bounds), 0, NULL},
     {"statsd", T_OBJECT_EX, offsetof(RecorderSlots, statsd), 0, NULL},
     {"phases", T_OBJECT_EX, offsetof(RecorderSlots, phases), 0, NULL},
+    /* (method, device, policy) as a request sent them -> RequestKind */
+    {"_kinds_by_raw", T_OBJECT_EX, offsetof(RecorderSlots, kinds_by_raw), 0,
+     NULL},
     {"slow_read_threshold", T_DOUBLE,
      offsetof(RecorderSlots, slow_read_threshold), 0, NULL},
     {"slow_request_threshold", T_DOUBLE,
@@ -495,12 +516,12 @@ recorder_flag(PyObject *recorder, PyObject *value, const char *name)
         PyObject_IsTrue(value);
 }
 
-/* RequestContext(recorder, kind, env, start_response=None): as
- * PyRequestContext.__init__, registered under the running greenlet. */
+/* A new context of ``type``: as PyRequestContext.__init__, registered
+ * under the running greenlet. */
 static PyObject *
-Context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+context_create(PyTypeObject *type, PyObject *recorder, PyObject *kind,
+               PyObject *env, PyObject *start_response)
 {
-    PyObject *recorder, *kind, *env, *start_response = Py_None;
     Context *self;
     int statsd, phases;
 
@@ -508,10 +529,6 @@ Context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_RuntimeError, "configure_context() first");
         return NULL;
     }
-    if (no_keywords("RequestContext", kwargs) < 0 ||
-            !PyArg_UnpackTuple(args, "RequestContext", 3, 4, &recorder,
-                               &kind, &env, &start_response))
-        return NULL;
     if (!RecorderSlots_Check(recorder) || !KindSlots_Check(kind)) {
         PyErr_SetString(PyExc_TypeError, "RequestContext() takes a "
                         "Recorder and a RequestKind");
@@ -556,6 +573,19 @@ Context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     return (PyObject *)self;
+}
+
+/* RequestContext(recorder, kind, env, start_response=None) */
+static PyObject *
+Context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *recorder, *kind, *env, *start_response = Py_None;
+
+    if (no_keywords("RequestContext", kwargs) < 0 ||
+            !PyArg_UnpackTuple(args, "RequestContext", 3, 4, &recorder,
+                               &kind, &env, &start_response))
+        return NULL;
+    return context_create(type, recorder, kind, env, start_response);
 }
 
 /* context.unregister */
@@ -1191,6 +1221,216 @@ SLOTS_TYPE(InputSlots, "InputSlots(wrapped, ctx)\n\n"
            "TimedInput's two slots, filled without a Python frame.",
            InputSlots_new)
 
+/* -- ContextStarter: the per-request part of InstrumentMiddleware.begin --- */
+
+/* middleware.begin_request without a Python frame: the request's kind (a
+ * dict lookup on what the request sent), its context and its timed
+ * wsgi.input.  An environment whose values are not the plain strings
+ * eventlet gives goes to the Python function, ``fallback``. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *context_type, *timed_input, *body_methods, *fallback;
+} ContextStarter;
+
+static PyMemberDef ContextStarter_members[] = {
+    {"context_type", T_OBJECT, offsetof(ContextStarter, context_type),
+     READONLY, NULL},
+    {"timed_input", T_OBJECT, offsetof(ContextStarter, timed_input),
+     READONLY, NULL},
+    {"body_methods", T_OBJECT, offsetof(ContextStarter, body_methods),
+     READONLY, NULL},
+    {"fallback", T_OBJECT, offsetof(ContextStarter, fallback), READONLY,
+     NULL},
+    {NULL}
+};
+
+SLOTS_FUNCTIONS(ContextStarter)
+
+/* context.device_of: '/sda/123/a/c/o' -> 'sda'; '' when there is none. */
+static PyObject *
+device_of(PyObject *path)
+{
+    Py_ssize_t length = PyUnicode_GET_LENGTH(path), first, second;
+
+    first = PyUnicode_FindChar(path, '/', 0, length, 1);
+    if (first < 0)
+        return first == -1 ? Py_NewRef(str_empty) : NULL;
+    second = PyUnicode_FindChar(path, '/', first + 1, length, 1);
+    if (second == -2)
+        return NULL;
+    return PyUnicode_Substring(path, first + 1,
+                               second == -1 ? length : second);
+}
+
+/* middleware.has_body: 1, 0, or -1 with an exception set. */
+static int
+has_body(ContextStarter *self, PyObject *env, PyObject *method)
+{
+    PyObject *length, *encoding, *lowered;
+    int found = PySet_Contains(self->body_methods, method);
+
+    if (found != 0)
+        return found;
+    if (PyUnicode_Compare(method, str_get) == 0 ||
+            PyUnicode_Compare(method, str_head) == 0)
+        return 0;
+    /* CONTENT_LENGTH not in (None, '', '0') */
+    length = PyDict_GetItemWithError(env, str_content_length);
+    if (length != NULL && length != Py_None &&
+            !(PyUnicode_CheckExact(length) &&
+              (PyUnicode_GET_LENGTH(length) == 0 ||
+               PyUnicode_CompareWithASCIIString(length, "0") == 0)))
+        return 1;
+    if (PyErr_Occurred())
+        return -1;
+    encoding = PyDict_GetItemWithError(env, str_transfer_encoding);
+    if (encoding == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if ((lowered = PyObject_CallMethodNoArgs(encoding, str_lower)) == NULL)
+        return -1;
+    found = PySequence_Contains(lowered, str_chunked);
+    Py_DECREF(lowered);
+    return found;
+}
+
+/* env.get(name, default), borrowed; NULL only with an exception set. */
+static PyObject *
+env_get(PyObject *env, PyObject *name, PyObject *default_value)
+{
+    PyObject *value = PyDict_GetItemWithError(env, name);
+
+    return value != NULL || PyErr_Occurred() ? value : default_value;
+}
+
+/* The RequestKind of what the request sent, from the recorder's cache of
+ * them, or Recorder.kind() the first time. */
+static PyObject *
+request_kind(PyObject *recorder, PyObject *method, PyObject *path,
+             PyObject *policy)
+{
+    PyObject *kinds = ((RecorderSlots *)recorder)->kinds_by_raw;
+    PyObject *device, *key, *kind = NULL;
+
+    if (field(kinds, recorder, "_kinds_by_raw") == NULL)
+        return NULL;
+    if (!PyDict_Check(kinds)) {
+        PyErr_SetString(PyExc_TypeError, "a recorder's _kinds_by_raw is a "
+                        "dict");
+        return NULL;
+    }
+    if ((device = device_of(path)) == NULL)
+        return NULL;
+    key = PyTuple_Pack(3, method, device, policy);
+    if (key != NULL) {
+        kind = PyDict_GetItemWithError(kinds, key);
+        if (kind != NULL)
+            Py_INCREF(kind);
+        else if (!PyErr_Occurred())
+            kind = PyObject_CallMethodObjArgs(recorder, str_kind, method,
+                                              device, policy, NULL);
+    }
+    Py_XDECREF(key);
+    Py_DECREF(device);
+    return kind;
+}
+
+static PyObject *
+ContextStarter_vectorcall(PyObject *self_, PyObject *const *args,
+                          size_t nargsf, PyObject *kwnames)
+{
+    ContextStarter *self = (ContextStarter *)self_;
+    PyObject *recorder, *env, *method, *path, *policy, *kind, *ctx;
+    PyObject *wrapped, *timed = NULL;
+    int body;
+
+    if (PyVectorcall_NARGS(nargsf) != 3 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "begin_request() takes (recorder, "
+                        "env, start_response)");
+        return NULL;
+    }
+    recorder = args[0];
+    env = args[1];
+    if (!RecorderSlots_Check(recorder) || !PyDict_CheckExact(env))
+        return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+    if ((method = env_get(env, str_request_method, str_empty)) == NULL ||
+            (path = env_get(env, str_path_info, str_empty)) == NULL ||
+            (policy = env_get(env, str_policy_index, Py_None)) == NULL)
+        return NULL;
+    if (!PyUnicode_CheckExact(method) || !PyUnicode_CheckExact(path) ||
+            !(policy == Py_None || PyUnicode_CheckExact(policy)))
+        return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+    /* held: Recorder.kind() runs Python code, which may change env */
+    Py_INCREF(method);
+    kind = request_kind(recorder, method, path, policy);
+    ctx = kind == NULL ? NULL : context_create(
+        (PyTypeObject *)self->context_type, recorder, kind, env, args[2]);
+    Py_XDECREF(kind);
+    if (ctx != NULL && (body = has_body(self, env, method)) != 0) {
+        wrapped = body < 0 ? NULL : env_get(env, str_wsgi_input, Py_None);
+        if (wrapped != NULL && wrapped != Py_None)
+            timed = PyObject_CallFunctionObjArgs(self->timed_input, wrapped,
+                                                 ctx, NULL);
+        if (body < 0 || wrapped == NULL ||
+                (wrapped != Py_None && (timed == NULL || PyDict_SetItem(
+                     env, str_wsgi_input, timed) < 0))) {
+            /* a context that cannot start leaves the registry at once */
+            if (unregister((Context *)ctx) < 0)
+                PyErr_WriteUnraisable(ctx);
+            Py_CLEAR(ctx);
+        }
+        Py_XDECREF(timed);
+    }
+    Py_DECREF(method);
+    return ctx;
+}
+
+static PyObject *
+ContextStarter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *context_type, *timed_input, *body_methods, *fallback;
+    ContextStarter *self;
+
+    if (no_keywords("ContextStarter", kwargs) < 0 ||
+            !PyArg_ParseTuple(args, "O!OO!O:ContextStarter", &PyType_Type,
+                              &context_type, &timed_input,
+                              &PyFrozenSet_Type, &body_methods, &fallback))
+        return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)context_type, &Context_Type)) {
+        PyErr_SetString(PyExc_TypeError, "ContextStarter() needs a "
+                        "subclass of Context");
+        return NULL;
+    }
+    if ((self = (ContextStarter *)type->tp_alloc(type, 0)) == NULL)
+        return NULL;
+    self->vectorcall = ContextStarter_vectorcall;
+    self->context_type = Py_NewRef(context_type);
+    self->timed_input = Py_NewRef(timed_input);
+    self->body_methods = Py_NewRef(body_methods);
+    self->fallback = Py_NewRef(fallback);
+    return (PyObject *)self;
+}
+
+static PyTypeObject ContextStarter_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "swiftinst._speedups.ContextStarter",
+    .tp_doc = "ContextStarter(context_type, timed_input, body_methods, "
+              "fallback)\n\n"
+              "middleware.begin_request in C: starter(recorder, env, "
+              "start_response) -> a context, with env['wsgi.input'] timed "
+              "when the request has a body.",
+    .tp_basicsize = sizeof(ContextStarter),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+                Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(ContextStarter, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = ContextStarter_new,
+    .tp_traverse = ContextStarter_traverse,
+    .tp_clear = ContextStarter_clear,
+    .tp_dealloc = ContextStarter_dealloc,
+    .tp_members = ContextStarter_members,
+};
+
 /* -- ReadTimer: a read method of TimedInput ----------------------------- */
 
 /* fields[OP] is the wrapped input's method name, e.g. 'read'. */
@@ -1495,6 +1735,7 @@ PyInit__speedups(void)
             PyType_Ready(&TpoolTimer_Type) < 0 ||
             PyType_Ready(&InputSlots_Type) < 0 ||
             PyType_Ready(&Series_Type) < 0 ||
+            PyType_Ready(&ContextStarter_Type) < 0 ||
             PyType_Ready(&RecorderSlots_Type) < 0 ||
             PyType_Ready(&KindSlots_Type) < 0 ||
             PyType_Ready(&Context_Type) < 0)
@@ -1509,6 +1750,7 @@ PyInit__speedups(void)
             add_type(module, "TpoolTimer", &TpoolTimer_Type) < 0 ||
             add_type(module, "InputSlots", &InputSlots_Type) < 0 ||
             add_type(module, "Series", &Series_Type) < 0 ||
+            add_type(module, "ContextStarter", &ContextStarter_Type) < 0 ||
             add_type(module, "RecorderSlots", &RecorderSlots_Type) < 0 ||
             add_type(module, "KindSlots", &KindSlots_Type) < 0 ||
             add_type(module, "Context", &Context_Type) < 0) {

@@ -72,8 +72,8 @@ class RequestKind(KindSlots):
 
 
 class Recorder(RecorderSlots):
-    """The fields a request reads (bounds, statsd, phases and the two
-    thresholds) are RecorderSlots'."""
+    """The fields a request reads (bounds, statsd, phases, the two
+    thresholds and the cache behind kind()) are RecorderSlots'."""
 
     def __init__(self, store, statsd, logger, slow_read_threshold, labels,
                  phases=False, slow_request_threshold=0.0):

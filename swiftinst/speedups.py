@@ -31,8 +31,8 @@ else:
 
 class _RecorderSlots(object):
     """Pure-Python stand-in for ``_speedups.RecorderSlots``."""
-    __slots__ = ('bounds', 'statsd', 'phases', 'slow_read_threshold',
-                 'slow_request_threshold')
+    __slots__ = ('bounds', 'statsd', 'phases', '_kinds_by_raw',
+                 'slow_read_threshold', 'slow_request_threshold')
 
 
 class _KindSlots(object):

@@ -12,6 +12,7 @@ import random
 import sys
 import threading
 import traceback
+import weakref
 
 import pytest
 
@@ -457,6 +458,105 @@ def test_observe_ops_rejects_what_is_not_an_op(bad):
         native.observe_ops({'fsync': [0, 0, 0.0]}, (1.0,), bad)
 
 
+# -- Series ----------------------------------------------------------------
+
+def test_series_is_a_fixed_length_list_of_counts_then_the_sum():
+    values = native.Series(4)
+    assert len(values) == 4 and values[:] == [0, 0, 0, 0.0]
+    assert type(values[0]) is int and type(values[-1]) is float
+    values[1] += 2
+    values[-1] += 0.25
+    assert values[:-1] == [0, 2, 0] and values[-1] == 0.25
+    assert list(values) == [0, 2, 0, 0.25]
+    assert values[::-1] == [0.25, 0, 2, 0]
+    assert repr(values) == 'Series([0, 2, 0, 0.25])'
+    for index in (4, -5):
+        with pytest.raises(IndexError):
+            values[index]
+        with pytest.raises(IndexError):
+            values[index] = 1
+    with pytest.raises(TypeError):
+        values[:2] = [1, 1]
+    with pytest.raises(TypeError):
+        del values[0]
+    with pytest.raises(TypeError):
+        values['0']
+    with pytest.raises(OverflowError):
+        values[0] = -1
+    with pytest.raises(ValueError):
+        native.Series(1)
+    with pytest.raises(TypeError, match='Series'):
+        native.Series(width=3)
+
+
+def test_observing_into_series_matches_the_python_loop_on_lists():
+    bounds = (0.001, 0.01, 0.1, 1.0)
+    rng = random.Random(5)
+    ops = [(rng.choice('abc'), rng.choice(
+        [0.0, 0.001, 0.01, 1.0, 5.0, math.inf, rng.random()]))
+        for _ in range(500)]
+    ours = {op: native.Series(len(bounds) + 2) for op in 'abc'}
+    reference = {op: [0] * (len(bounds) + 1) + [0.0] for op in 'abc'}
+    native.observe_ops(ours, bounds, ops)
+    store.observe_ops(reference, bounds, ops)
+    assert {op: values[:] for op, values in ours.items()} == reference
+    # Python code observes into a Series as into a list
+    store.observe_ops(ours, bounds, ops)
+    store.observe_ops(reference, bounds, ops)
+    assert {op: values[:] for op, values in ours.items()} == reference
+    with pytest.raises(TypeError):
+        native.observe_ops({'a': native.Series(3)}, bounds, [('a', 0.5)])
+
+
+def test_the_store_keeps_histograms_in_series_zeroed_in_place(tmp_path):
+    metric_store = store.MetricStore(str(tmp_path), (1.0,))
+    values = metric_store.histogram(('h', ()))
+    assert type(values) is native.Series
+    metric_store.observe(('h', ()), 0.5)
+    assert values[:] == [1, 0, 0.5]
+    # as a forked worker does with the values it inherited
+    assert metric_store.adopt_current_process()
+    assert metric_store.histogram(('h', ())) is values
+    assert values[:] == [0, 0, 0.0]
+
+
+# -- RecorderSlots, KindSlots --------------------------------------------------
+
+def test_the_context_reads_the_recorder_s_fields_as_they_are_now(
+        request_ctx):
+    recorder, kind = request_ctx.recorder, request_ctx.kind
+    assert isinstance(recorder, native.RecorderSlots)
+    assert isinstance(kind, native.KindSlots)
+    seen = []
+    recorder.finish_extras = lambda *args: seen.append(args)
+    RequestContext(recorder, kind, {}).finish()
+    recorder.slow_request_threshold = 1e-12     # every request is slow
+    RequestContext(recorder, kind, {}).finish()
+    assert len(seen) == 1
+
+
+def test_the_context_needs_a_recorder_and_a_kind(request_ctx):
+    with pytest.raises(TypeError, match='Recorder'):
+        RequestContext(object(), request_ctx.kind, {})
+    with pytest.raises(TypeError, match='RequestKind'):
+        RequestContext(request_ctx.recorder, object(), {})
+
+
+def test_slot_fields_are_seen_by_the_cyclic_gc(request_ctx):
+    assert request_ctx.kind.read_values in gc.get_referents(request_ctx.kind)
+    assert request_ctx.recorder.bounds in \
+        gc.get_referents(request_ctx.recorder)
+
+    class Kind(native.KindSlots):
+        pass
+    kind = Kind()
+    kind.disk = kind
+    gone = weakref.ref(kind)
+    del kind
+    gc.collect()
+    assert gone() is None
+
+
 # -- Context ---------------------------------------------------------------
 
 def test_request_context_is_the_c_context_with_the_python_facts():
@@ -556,6 +656,12 @@ def test_context_reports_what_it_cannot_record(request_ctx, monkeypatch):
         assert isinstance(failures[0][1], TypeError)
         assert sys.exc_info() == (None, None, None)
         assert ctx.env == {} and context.current() is None
+        # a field the C code reads, missing: as getattr would say
+        kind = request_ctx.recorder.kind('HEAD', 'sda', '0')
+        del kind.by_status
+        RequestContext(request_ctx.recorder, kind, {}).finish()
+        assert isinstance(failures[1][1], AttributeError)
+        assert 'by_status' in str(failures[1][1])
     finally:
         monkeypatch.undo()
         native.configure_context(context.active, context._getcurrent,
@@ -578,9 +684,89 @@ def test_context_fields_c_code_relies_on_are_read_only(request_ctx):
             setattr(request_ctx, name, None)
 
 
+# -- ContextStarter --------------------------------------------------------
+
+def _env(**values):
+    env = {'wsgi.input': Body()}
+    env.update(values)
+    return env
+
+
+STARTER_CASES = [
+    _env(REQUEST_METHOD='PUT', PATH_INFO='/sda/0/a/c/o'),
+    _env(REQUEST_METHOD='GET', PATH_INFO='/sda/0/a/c/o'),
+    _env(REQUEST_METHOD='HEAD', PATH_INFO='/sdb/1/a/c/o',
+         CONTENT_LENGTH='5'),
+    _env(REQUEST_METHOD='DELETE', PATH_INFO='/sda/0/a/c/o',
+         CONTENT_LENGTH='0'),
+    _env(REQUEST_METHOD='DELETE', PATH_INFO='/sda/0/a/c/o',
+         CONTENT_LENGTH='10'),
+    _env(REQUEST_METHOD='DELETE', PATH_INFO='sda', CONTENT_LENGTH='',
+         HTTP_TRANSFER_ENCODING='gzip, Chunked'),
+    _env(REQUEST_METHOD='REPLICATE', PATH_INFO='/sdc/7',
+         HTTP_X_BACKEND_STORAGE_POLICY_INDEX='1'),
+    {'REQUEST_METHOD': 'POST', 'PATH_INFO': '/sda/0/a/c/o'},
+    _env(REQUEST_METHOD='OPTIONS', CONTENT_LENGTH=0),
+    _env(),
+    # not the plain strings eventlet gives: the Python function's job
+    _env(REQUEST_METHOD=b'PUT', PATH_INFO='/sda/0/a/c/o'),
+    _env(REQUEST_METHOD='PUT', PATH_INFO='/sda//',
+         HTTP_X_BACKEND_STORAGE_POLICY_INDEX=' 01'),
+]
+
+
+def _started(begin, recorder, env):
+    from swiftinst import context
+    original_input = env.get('wsgi.input')
+    ctx = begin(recorder, env, echo)
+    try:
+        assert context.current() is ctx
+        assert ctx.env is env and ctx.start_response is echo
+        timed = env.get('wsgi.input') is not original_input
+        if timed:
+            assert type(env['wsgi.input']) is TimedInput
+            assert env['wsgi.input']._wrapped is original_input
+            assert env['wsgi.input']._ctx is ctx
+        return ctx.kind.labels, timed
+    finally:
+        ctx.finish()
+
+
+@pytest.mark.parametrize('env', STARTER_CASES)
+def test_context_starter_starts_what_begin_request_starts(tmp_path, env):
+    from swiftinst import middleware
+    recorder = make_recorder(store.MetricStore(str(tmp_path), (1.0,)))
+    assert type(middleware._begin_request) is native.ContextStarter
+    ours = _started(middleware._begin_request, recorder, dict(env))
+    # twice: the second finds the kind in the recorder's cache
+    assert _started(middleware._begin_request, recorder, dict(env)) == ours
+    assert _started(middleware.begin_request, recorder, dict(env)) == ours
+
+
+def test_a_context_that_cannot_start_leaves_the_registry(tmp_path):
+    from swiftinst import context, middleware
+    recorder = make_recorder(store.MetricStore(str(tmp_path), (1.0,)))
+    env = _env(REQUEST_METHOD='DELETE', HTTP_TRANSFER_ENCODING=None)
+    for begin in (middleware._begin_request, middleware.begin_request):
+        with pytest.raises(AttributeError):
+            begin(recorder, dict(env), echo)
+        assert context.current() is None
+
+
+def test_context_starter_rejects_what_it_cannot_use(request_ctx):
+    from swiftinst import middleware
+    with pytest.raises(TypeError, match='Context'):
+        native.ContextStarter(dict, TimedInput, frozenset(), echo)
+    with pytest.raises(TypeError):
+        native.ContextStarter(RequestContext, TimedInput, {'PUT'}, echo)
+    with pytest.raises(TypeError, match='begin_request'):
+        middleware._begin_request(request_ctx.recorder, {})
+
+
 # -- reference counts ------------------------------------------------------
 
 def test_no_references_leak(recording, request_ctx):
+    from swiftinst import middleware
     ctx = request_ctx
     active = {threading.get_ident(): ctx}
     helper = native.HelperTimer('fsync', echo, echo)
@@ -589,6 +775,7 @@ def test_no_references_leak(recording, request_ctx):
                                 threading.get_ident, fail)
     Input.read = read_timer()
     histograms = {'fsync': [0, 0, 0.0]}
+    series = {'fsync': native.Series(3)}
     writer, stream, payload = Writer(), Input(Body(), request_ctx), object()
     ctx.tpool_seconds = 0.0
     write = native.WriteTimer('write', Writer.open, active,
@@ -609,6 +796,9 @@ def test_no_references_leak(recording, request_ctx):
         write(writer, payload)
         stream.read(4)
         native.observe_ops(histograms, (1.0,), [('fsync', 0.5)])
+        native.observe_ops(series, (1.0,), [('fsync', 0.5)])
+        repr(series['fsync'][:])
+        native.Series(3)[-1] += 1.0
         request = RequestContext(request_ctx.recorder, request_ctx.kind,
                                  {'payload': payload}, echo)
         request('201 Created', payload)
@@ -616,6 +806,10 @@ def test_no_references_leak(recording, request_ctx):
         request.bytes_read = 10
         request.finish()
         tpool(echo, payload, key=payload)
+        started = middleware._begin_request(
+            request_ctx.recorder, {'REQUEST_METHOD': 'PUT', 'PATH_INFO':
+                                   '/sda/0', 'wsgi.input': payload}, echo)
+        started.finish()
         del fake_tpool.calls[:], ctx.disk_ops[:]
     try:
         for _ in range(100):
