@@ -22,6 +22,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
+#include <string.h>
 #include <structmember.h>
 #include <time.h>
 
@@ -1488,14 +1489,18 @@ record_read(Timer *self, Context *ctx, PyObject *result, double started,
     Py_XDECREF(nbytes);
 }
 
+/* Arguments a read passes on without a bound method (more: with one). */
+#define READ_STACK 8
+
 static PyObject *
 ReadTimer_vectorcall(PyObject *self_, PyObject *const *args,
                      size_t nargsf, PyObject *kwnames)
 {
     Timer *self = (Timer *)self_;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    PyObject *wrapped, *method, *ctx;
+    PyObject *wrapped, *method, *ctx, *stack[READ_STACK];
     PyObject *result;
+    Py_ssize_t total;
     double started, seconds, hub_before = 0.0;
 
     if (nargs < 1) {
@@ -1508,8 +1513,14 @@ ReadTimer_vectorcall(PyObject *self_, PyObject *const *args,
         return NULL;
     }
     wrapped = ((InputSlots *)args[0])->wrapped;
-    method = PyObject_GetAttr(wrapped, self->fields[OP]);
-    if (method == NULL)
+    total = nargs + (kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames));
+    if (total <= READ_STACK) {
+        /* called as wrapped.<name>(...) with no bound method per read */
+        stack[0] = wrapped;
+        memcpy(stack + 1, args + 1, (total - 1) * sizeof(PyObject *));
+        method = NULL;
+    }
+    else if ((method = PyObject_GetAttr(wrapped, self->fields[OP])) == NULL)
         return NULL;
     /* without a context, the read goes untimed */
     ctx = ((InputSlots *)args[0])->ctx;
@@ -1521,9 +1532,11 @@ ReadTimer_vectorcall(PyObject *self_, PyObject *const *args,
         hub_before = ((Context *)ctx)->hub_wait;
     }
     started = monotonic();
-    result = PyObject_Vectorcall(method, args + 1, nargs - 1, kwnames);
+    result = method == NULL ?
+        PyObject_VectorcallMethod(self->fields[OP], stack, nargs, kwnames) :
+        PyObject_Vectorcall(method, args + 1, nargs - 1, kwnames);
     seconds = monotonic() - started;
-    Py_DECREF(method);
+    Py_XDECREF(method);
     if (result != NULL && ctx != NULL)
         record_read(self, (Context *)ctx, result, started, seconds,
                     hub_before);

@@ -335,6 +335,26 @@ def test_read_timer_passes_exceptions_without_recording(request_ctx):
         del Input.readline
 
 
+class EchoBody(object):
+    def read(self, *args, **kwargs):
+        return args, kwargs
+
+
+def test_read_timer_passes_any_arguments_on_as_they_came(request_ctx):
+    Input.read = read_timer(size=lambda result: len(result[0]))
+    try:
+        stream = Input(EchoBody(), request_ctx)
+        assert stream.read() == ((), {})
+        assert stream.read(5, hint=1) == ((5,), {'hint': 1})
+        many = tuple(range(12))
+        assert stream.read(*many, a=1, b=2) == (many, {'a': 1, 'b': 2})
+        assert request_ctx.bytes_read == 13
+        with pytest.raises(AttributeError):
+            Input(object(), request_ctx).read(1)
+    finally:
+        del Input.read
+
+
 # -- WriteTimer ---------------------------------------------------------------
 
 def test_write_timer_charges_a_request_less_its_tpool_time(
