@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv test unit functional test-compat demo bench bench-quick bench-instructions soak repro clean
+.PHONY: venv test unit functional test-compat demo bench bench-quick bench-instructions bench-cold soak repro clean
 
 $(STAMP): setup.cfg setup.py requirements-test.txt swiftinst/_speedups.c
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,11 @@ soak: $(STAMP)
 bench-instructions: $(STAMP)
 	$(PY) -m bench.instructions
 	$(PY) -m bench.instructions --worker
+
+# The request path hot and with the caches evicted between requests
+# (BENCHMARKS.rst: what instructions do not show).
+bench-cold: $(STAMP)
+	$(PY) -m bench.coldcache
 
 # The seed thread's slowdown on a loop-mounted XFS (root; Debian's xfsprogs,
 # wrk and libfuse2), with swiftinst's figures: bench/results/repro-*.{csv,png}
