@@ -150,18 +150,33 @@ Series_item(Series *self, Py_ssize_t i)
         PyLong_FromUnsignedLongLong(self->counts[i]);
 }
 
+/* An integer key as a position (negative ones count from the end); -1
+ * with IndexError if out of range. */
+static Py_ssize_t
+series_index(Series *self, PyObject *key)
+{
+    Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+
+    if (i == -1 && PyErr_Occurred())
+        return -1;
+    if (i < 0)
+        i += Series_length(self);
+    if (i < 0 || i > Py_SIZE(self)) {
+        PyErr_SetString(PyExc_IndexError, "Series index out of range");
+        return -1;
+    }
+    return i;
+}
+
 static PyObject *
 Series_subscript(Series *self, PyObject *key)
 {
     Py_ssize_t i, start, stop, step, length;
     PyObject *list, *item;
 
-    if (PyIndex_Check(key)) {
-        i = PyNumber_AsSsize_t(key, PyExc_IndexError);
-        if (i == -1 && PyErr_Occurred())
-            return NULL;
-        return Series_item(self, i < 0 ? i + Series_length(self) : i);
-    }
+    if (PyIndex_Check(key))
+        return (i = series_index(self, key)) < 0 ? NULL :
+            Series_item(self, i);
     if (!PySlice_Check(key)) {
         PyErr_SetString(PyExc_TypeError, "Series indices are integers or "
                         "slices");
@@ -196,15 +211,8 @@ Series_ass_subscript(Series *self, PyObject *key, PyObject *value)
                         "index; its length is fixed");
         return -1;
     }
-    i = PyNumber_AsSsize_t(key, PyExc_IndexError);
-    if (i == -1 && PyErr_Occurred())
+    if ((i = series_index(self, key)) < 0)
         return -1;
-    if (i < 0)
-        i += Series_length(self);
-    if (i < 0 || i > Py_SIZE(self)) {
-        PyErr_SetString(PyExc_IndexError, "Series index out of range");
-        return -1;
-    }
     if (i == Py_SIZE(self)) {
         if ((sum = PyFloat_AsDouble(value)) == -1.0 && PyErr_Occurred())
             return -1;
@@ -302,13 +310,14 @@ observe(PyObject *values, PyObject *bounds, PyObject *number)
     Py_ssize_t lo = 0, hi, mid, width;
     double seconds = PyFloat_AsDouble(number);
     PyObject *sum, *count;
+    int series = Py_IS_TYPE(values, &Series_Type);
 
     if (seconds == -1.0 && PyErr_Occurred())
         return -1;
     if (bounds != bounds_cache.tuple && cache_bounds(bounds) < 0)
         return -1;
     width = bounds_cache.count + 2;
-    if (Py_IS_TYPE(values, &Series_Type) ? Py_SIZE(values) != width - 1 :
+    if (series ? Py_SIZE(values) != width - 1 :
             !PyList_CheckExact(values) || PyList_GET_SIZE(values) != width) {
         PyErr_SetString(PyExc_TypeError, "a histogram's values are a Series "
                         "or a list of len(bounds) + 2");
@@ -323,7 +332,7 @@ observe(PyObject *values, PyObject *bounds, PyObject *number)
         else
             hi = mid;
     }
-    if (Py_IS_TYPE(values, &Series_Type)) {
+    if (series) {
         ((Series *)values)->counts[lo]++;
         ((Series *)values)->sum += seconds;
         return 0;
