@@ -80,7 +80,8 @@ def build_rows(results):
                      if row['workers'] == 48 else '-'))
     churn = results.get('scrape', {}).get('churn')
     if churn:
-        rows.append(('scrape after worker churn / live only',
+        rows.append(('scrape after worker churn / live only (%d pairs)'
+                     % churn['pairs'],
                      '%.2fx (%.1f ms, exact: %s)' % (
                          churn['ratio'], churn['after_churn_s'] * 1e3,
                          churn['exact']),

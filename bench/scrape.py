@@ -110,36 +110,50 @@ def multiprocess_collector(workers, repeat=3):
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def churn(live=48, dead=500, repeat=9):
-    """Scrape cost after ``dead`` worker exits, against live ones only."""
-    directory = tempfile.mkdtemp(prefix='swiftinst-churn-')
-    fake = workload.FakeWorkers(directory, DEFAULT_LATENCY_BUCKETS, live)
+def churn(live=48, dead=500, pairs=15):
+    """Scrape cost after ``dead`` worker exits, against live ones only.
+
+    Two stores over the same live workers' snapshots, one of them with
+    the dead workers' as well, are scraped in alternation: a drift of the
+    host's load hits both alike, as it would not if one were timed after
+    the other.
+    """
+    live_dir = tempfile.mkdtemp(prefix='swiftinst-churn-live-')
+    churned_dir = tempfile.mkdtemp(prefix='swiftinst-churn-')
+    fake = workload.FakeWorkers(live_dir, DEFAULT_LATENCY_BUCKETS, live)
     try:
-        store = MetricStore(directory, DEFAULT_LATENCY_BUCKETS)
-        scrape_once(store)
-        live_only = statistics.median(
-            _timed(lambda: scrape_once(store), repeat))
-        before, _ = store.merged()
-        exited = workload.FakeWorkers(directory, DEFAULT_LATENCY_BUCKETS,
+        for name in workload.snapshot_names(live_dir):
+            shutil.copy(os.path.join(live_dir, name), churned_dir)
+        live_store = MetricStore(live_dir, DEFAULT_LATENCY_BUCKETS)
+        churned = MetricStore(churned_dir, DEFAULT_LATENCY_BUCKETS)
+        before, _ = churned.merged()
+        exited = workload.FakeWorkers(churned_dir, DEFAULT_LATENCY_BUCKETS,
                                       0, dead)
         exited.close()
-        files = len(workload.snapshot_names(directory))
-        first = _timed(lambda: scrape_once(store), 1)[0]
-        after, _ = store.merged()
-        steady = statistics.median(_timed(lambda: scrape_once(store),
-                                          repeat))
+        files = len(workload.snapshot_names(churned_dir))
+        first = _timed(lambda: scrape_once(churned), 1)[0]
+        after, _ = churned.merged()
+        scrape_once(live_store)
+        live_times, churned_times = [], []
+        for _ in range(pairs):
+            live_times += _timed(lambda: scrape_once(live_store), 1)
+            churned_times += _timed(lambda: scrape_once(churned), 1)
         key = next(iter(before))
         expected = [v * (live + dead) / live for v in before[key][:-1]]
         return {
-            'live_only_s': live_only, 'after_churn_s': steady,
-            'ratio': steady / live_only, 'first_scrape_s': first,
+            'live_only_s': statistics.median(live_times),
+            'after_churn_s': statistics.median(churned_times),
+            'ratio': statistics.median(
+                c / o for o, c in zip(live_times, churned_times)),
+            'pairs': pairs, 'first_scrape_s': first,
             'files_before_compaction': files,
-            'files_after': len(workload.snapshot_names(directory)),
+            'files_after': len(workload.snapshot_names(churned_dir)),
             'exact': after[key][:-1] == expected,
         }
     finally:
         fake.close()
-        shutil.rmtree(directory, ignore_errors=True)
+        shutil.rmtree(live_dir, ignore_errors=True)
+        shutil.rmtree(churned_dir, ignore_errors=True)
 
 
 SCRAPER = r'''
