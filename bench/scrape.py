@@ -125,19 +125,21 @@ def churn(live=48, dead=500, pairs=15):
         for name in workload.snapshot_names(live_dir):
             shutil.copy(os.path.join(live_dir, name), churned_dir)
         live_store = MetricStore(live_dir, DEFAULT_LATENCY_BUCKETS)
-        churned = MetricStore(churned_dir, DEFAULT_LATENCY_BUCKETS)
-        before, _ = churned.merged()
+        churned_store = MetricStore(churned_dir, DEFAULT_LATENCY_BUCKETS)
+        before, _ = churned_store.merged()
         exited = workload.FakeWorkers(churned_dir, DEFAULT_LATENCY_BUCKETS,
                                       0, dead)
         exited.close()
         files = len(workload.snapshot_names(churned_dir))
-        first = _timed(lambda: scrape_once(churned), 1)[0]
-        after, _ = churned.merged()
+        first = _timed(lambda: scrape_once(churned_store), 1)[0]
+        after, _ = churned_store.merged()
         scrape_once(live_store)
         live_times, churned_times = [], []
+        sides = [(live_store, live_times), (churned_store, churned_times)]
         for _ in range(pairs):
-            live_times += _timed(lambda: scrape_once(live_store), 1)
-            churned_times += _timed(lambda: scrape_once(churned), 1)
+            for store, times in sides:
+                times += _timed(lambda: scrape_once(store), 1)
+            sides.reverse()     # each store goes first in half the pairs
         key = next(iter(before))
         expected = [v * (live + dead) / live for v in before[key][:-1]]
         return {
