@@ -21,8 +21,9 @@ import pytest
 from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
 from swiftinst.testbed import (LoopXfs, ObjectServer, free_port,
                                slow_disk_env)
+from tests import ROOT
 
-ETC = os.path.join(os.path.dirname(__file__), '..', '..', 'etc')
+ETC = os.path.join(ROOT, 'etc')
 RULES = os.path.join(ETC, 'prometheus', 'swiftinst-rules.yml')
 DASHBOARD = os.path.join(ETC, 'grafana', 'swiftinst-dashboard.json')
 

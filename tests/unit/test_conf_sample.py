@@ -4,8 +4,7 @@ import os
 import re
 
 import swiftinst.config
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+from tests import ROOT
 
 
 def test_every_option_is_in_the_conf_sample():

@@ -12,7 +12,8 @@ import docutils.core
 import docutils.utils
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+from tests import ROOT
+
 DOCUMENTS = sorted(glob.glob(os.path.join(ROOT, '*.rst')) +
                    glob.glob(os.path.join(ROOT, 'docs', '*.rst')))
 

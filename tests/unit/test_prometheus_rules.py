@@ -6,8 +6,9 @@ import subprocess
 
 import pytest
 
-ETC = os.path.join(os.path.dirname(__file__), '..', '..', 'etc',
-                   'prometheus')
+from tests import ROOT
+
+ETC = os.path.join(ROOT, 'etc', 'prometheus')
 pytestmark = pytest.mark.skipif(
     shutil.which('promtool') is None,
     reason='promtool missing (Debian package prometheus; .ci/run installs '
