@@ -26,15 +26,16 @@
 #include <structmember.h>
 #include <time.h>
 
-/* The list the current native thread's helpers append to (see
- * run_with_native_ops); unset outside a tpool call. */
+/* What the current native thread's helpers record into, a request
+ * context or a list (see run_with_native_ops); unset outside a tpool
+ * call. */
 static Py_tss_t native_ops_key = Py_tss_NEEDS_INIT;
 /* False while no recorder is installed: the hub timers record nothing. */
 static int recording = 0;
 
 static PyObject *one;
 /* attribute and method names, interned at import */
-static PyObject *str_tpool_wait, *str_histograms, *str_input_bytes,
+static PyObject *str_histograms, *str_input_bytes,
     *str_finish_extras, *str_execute, *str_kind, *str_lower, *str_chunked,
     *str_empty, *str_get, *str_head, *str_request_method, *str_path_info,
     *str_policy_index, *str_content_length, *str_transfer_encoding,
@@ -44,7 +45,6 @@ static const struct {
     PyObject **name;
     const char *text;
 } interned[] = {
-    {&str_tpool_wait, "tpool_wait"},
     {&str_histograms, "histograms"},
     {&str_input_bytes, "input_bytes"},
     {&str_finish_extras, "finish_extras"},
@@ -70,6 +70,32 @@ monotonic(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* metrics.DISK_OPS, read at import: a request keeps its disk ops as
+ * (code, seconds) records, a code being a position in this tuple, rather
+ * than as (name, seconds) tuples in a list. */
+static PyObject *disk_op_names;
+static int tpool_wait_code;
+
+/* The code of disk op ``name``; -1 with ValueError if it is none. */
+static int
+disk_op_code(PyObject *name)
+{
+    Py_ssize_t i;
+    int differs;
+
+    for (i = 0; i < PyTuple_GET_SIZE(disk_op_names); i++) {
+        differs = PyUnicode_Compare(PyTuple_GET_ITEM(disk_op_names, i),
+                                    name);
+        if (differs == 0)
+            return (int)i;
+        if (differs == -1 && PyErr_Occurred())
+            return -1;
+    }
+    PyErr_Format(PyExc_ValueError, "%R is not one of metrics.DISK_OPS",
+                 name);
+    return -1;
 }
 
 /* Append (op, seconds) to ``ops``; a failure here is dropped.  The caller
@@ -305,15 +331,12 @@ cache_bounds(PyObject *bounds)
  * counts (the last is +Inf), then the sum, in a Series or (the pure-Python
  * store's) a list.  -1 with an exception set if ``values`` is neither. */
 static int
-observe(PyObject *values, PyObject *bounds, PyObject *number)
+observe_seconds(PyObject *values, PyObject *bounds, double seconds)
 {
     Py_ssize_t lo = 0, hi, mid, width;
-    double seconds = PyFloat_AsDouble(number);
-    PyObject *sum, *count;
+    PyObject *sum, *count, *number;
     int series = Py_IS_TYPE(values, &Series_Type);
 
-    if (seconds == -1.0 && PyErr_Occurred())
-        return -1;
     if (bounds != bounds_cache.tuple && cache_bounds(bounds) < 0)
         return -1;
     width = bounds_cache.count + 2;
@@ -341,11 +364,25 @@ observe(PyObject *values, PyObject *bounds, PyObject *number)
     if (count == NULL)
         return -1;
     PyList_SetItem(values, lo, count);
+    if ((number = PyFloat_FromDouble(seconds)) == NULL)
+        return -1;
     sum = PyNumber_Add(PyList_GET_ITEM(values, width - 1), number);
+    Py_DECREF(number);
     if (sum == NULL)
         return -1;
     PyList_SetItem(values, width - 1, sum);
     return 0;
+}
+
+/* observe_seconds, for a number object */
+static int
+observe(PyObject *values, PyObject *bounds, PyObject *number)
+{
+    double seconds = PyFloat_AsDouble(number);
+
+    if (seconds == -1.0 && PyErr_Occurred())
+        return -1;
+    return observe_seconds(values, bounds, seconds);
 }
 
 /* -- Slot bases: per-process state the hot path reads as C fields -------- */
@@ -437,10 +474,15 @@ SLOTS_TYPE(RecorderSlots, "The fields of recorder.Recorder that every "
            "request reads, as C fields.", PyType_GenericNew)
 #define RecorderSlots_Check(op) PyObject_TypeCheck(op, &RecorderSlots_Type)
 
-/* What a request reads of its recorder.RequestKind. */
+/* What a request reads of its recorder.RequestKind.  The last two are
+ * the C code's own caches of series found through by_status and
+ * disk.histograms: a list by status class and one by disk-op code, so a
+ * finished request reaches each series it observes with no dict lookup
+ * and no key object. */
 typedef struct {
     PyObject_HEAD
-    PyObject *read_values, *by_status, *disk, *input_bytes;
+    PyObject *read_values, *by_status, *disk, *input_bytes, *status_series,
+        *op_series;
 } KindSlots;
 
 static PyMemberDef KindSlots_members[] = {
@@ -450,6 +492,10 @@ static PyMemberDef KindSlots_members[] = {
     {"disk", T_OBJECT_EX, offsetof(KindSlots, disk), 0, NULL},
     /* None until the first request of the kind that read a body */
     {"input_bytes", T_OBJECT, offsetof(KindSlots, input_bytes), 0, NULL},
+    {"_status_series", T_OBJECT, offsetof(KindSlots, status_series),
+     READONLY, NULL},
+    {"_op_series", T_OBJECT, offsetof(KindSlots, op_series), READONLY,
+     NULL},
     {NULL}
 };
 
@@ -477,13 +523,25 @@ static PyObject *registry, *get_current, *no_env, *finish_failed;
 
 /* The object fields of a Context, for one macro X to expand each. */
 #define CONTEXT_OBJECTS(X) X(recorder) X(kind) X(env) X(start_response) \
-    X(status) X(disk_ops) X(statsd_samples) X(greenlet) X(tpool_called) \
-    X(tpool_done)
+    X(status) X(statsd_samples) X(greenlet) X(tpool_called) X(tpool_done)
 #define DECLARE_OBJECT(name) PyObject *name;
 #define VISIT_OBJECT(name) Py_VISIT(self->name);
 #define CLEAR_OBJECT(name) Py_CLEAR(self->name);
 
-/* The fields of context.PyRequestContext, by the same names. */
+/* One disk op of a request: its code (see disk_op_code) and seconds. */
+typedef struct {
+    double seconds;
+    int code;
+} OpRecord;
+
+/* Records held in the context itself: a small PUT makes about eight. */
+#define INLINE_OPS 12
+
+/* The fields of context.PyRequestContext, by the same names, but for
+ * disk_ops: a request's disk ops are records in ``ops``, which starts as
+ * ``inline_ops`` and grows on the heap (a large PUT writes many chunks).
+ * Python code reads them as a new list of (op, seconds) through the
+ * ``disk_ops`` getter and adds one with add_disk_op(). */
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
@@ -491,12 +549,83 @@ typedef struct {
     double started, hub_wait, tpool_seconds, running, client_wait,
         tpool_wait, switched_at, idle_mark;
     long long bytes_read;
-    Py_ssize_t slice_mark;
+    Py_ssize_t slice_mark, ops_len, ops_cap;
+    OpRecord *ops;
     char finished, phases;
+    OpRecord inline_ops[INLINE_OPS];
 } Context;
 
 static PyTypeObject Context_Type;
 #define Context_Check(op) PyObject_TypeCheck(op, &Context_Type)
+
+/* Record one disk op of the request; one that finds no memory is dropped,
+ * as a timing that cannot be recorded always is. */
+static void
+context_add_op(Context *self, int code, double seconds)
+{
+    OpRecord *grown;
+    Py_ssize_t capacity;
+
+    if (self->ops_len == self->ops_cap) {
+        capacity = self->ops_cap * 2;
+        if (self->ops == self->inline_ops) {
+            grown = PyMem_New(OpRecord, capacity);
+            if (grown != NULL)
+                memcpy(grown, self->ops, self->ops_len * sizeof(OpRecord));
+        }
+        else
+            grown = PyMem_Realloc(self->ops, capacity * sizeof(OpRecord));
+        if (grown == NULL)
+            return;
+        self->ops = grown;
+        self->ops_cap = capacity;
+    }
+    self->ops[self->ops_len].code = code;
+    self->ops[self->ops_len].seconds = seconds;
+    self->ops_len++;
+}
+
+/* Where the helpers a tpool thread runs record their ops: a request's
+ * Context, or the list of a call outside any request (see
+ * run_with_native_ops). */
+static Py_ssize_t
+sink_length(PyObject *sink)
+{
+    return Context_Check(sink) ? ((Context *)sink)->ops_len :
+        PyList_GET_SIZE(sink);
+}
+
+/* The seconds of the ops recorded in ``sink`` from position ``mark`` on. */
+static double
+sink_seconds_since(PyObject *sink, Py_ssize_t mark)
+{
+    Context *ctx = (Context *)sink;
+    PyObject *inner;
+    double seconds = 0.0;
+    Py_ssize_t i;
+
+    if (Context_Check(sink)) {
+        for (i = mark; i < ctx->ops_len; i++)
+            seconds += ctx->ops[i].seconds;
+        return seconds;
+    }
+    for (i = mark; i < PyList_GET_SIZE(sink); i++) {
+        inner = PyList_GET_ITEM(sink, i);
+        if (PyTuple_CheckExact(inner) && PyTuple_GET_SIZE(inner) == 2 &&
+                PyFloat_CheckExact(PyTuple_GET_ITEM(inner, 1)))
+            seconds += PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(inner, 1));
+    }
+    return seconds;
+}
+
+static void
+sink_add(PyObject *sink, int code, double seconds)
+{
+    if (Context_Check(sink))
+        context_add_op((Context *)sink, code, seconds);
+    else
+        append_op(sink, PyTuple_GET_ITEM(disk_op_names, code), seconds);
+}
 
 /* The context as Swift's start_response: note the status, pass the call
  * on as it came. */
@@ -553,6 +682,8 @@ context_create(PyTypeObject *type, PyObject *recorder, PyObject *kind,
     if (self == NULL)
         return NULL;
     self->vectorcall = Context_vectorcall;
+    self->ops = self->inline_ops;
+    self->ops_cap = INLINE_OPS;
     self->started = self->switched_at = monotonic();
     self->phases = (char)phases;
     Py_INCREF(recorder);
@@ -576,7 +707,6 @@ context_create(PyTypeObject *type, PyObject *recorder, PyObject *kind,
         self->statsd_samples = Py_None;
     }
     if (self->statsd_samples == NULL ||
-            (self->disk_ops = PyList_New(0)) == NULL ||
             (self->greenlet = PyObject_CallNoArgs(get_current)) == NULL ||
             PyDict_SetItem(registry, self->greenlet, (PyObject *)self) < 0) {
         Py_DECREF(self);
@@ -609,8 +739,95 @@ unregister(Context *self)
     return PyErr_Occurred() ? -1 : 0;
 }
 
-static int observe_ops_into(PyObject *histograms, PyObject *bounds,
-                            PyObject *ops);
+/* A list of ``size`` Nones: an empty cache of series. */
+static PyObject *
+empty_cache(Py_ssize_t size)
+{
+    PyObject *list = PyList_New(size);
+    Py_ssize_t i;
+
+    for (i = 0; list != NULL && i < size; i++)
+        PyList_SET_ITEM(list, i, Py_NewRef(Py_None));
+    return list;
+}
+
+/* cache[index], a series of the kind: found as mapping[key] and kept in
+ * the cache (a list of ``size``, created in *cache when missing) the
+ * first time.  A new reference, or NULL with an exception set. */
+static PyObject *
+cached_series(PyObject **cache, Py_ssize_t size, Py_ssize_t index,
+              PyObject *mapping, PyObject *key)
+{
+    PyObject *list = *cache, *values;
+
+    if (list == NULL || list == Py_None) {
+        if ((list = empty_cache(size)) == NULL)
+            return NULL;
+        Py_XSETREF(*cache, list);
+    }
+    values = PyList_GET_ITEM(list, index);
+    if (values != Py_None)
+        return Py_NewRef(values);
+    if (mapping == NULL || key == NULL)
+        return NULL;
+    /* held: a Histograms' __missing__ runs Python code */
+    Py_INCREF(list);
+    values = PyObject_GetItem(mapping, key);
+    if (values != NULL)
+        PyList_SetItem(list, index, Py_NewRef(values));
+    Py_DECREF(list);
+    return values;
+}
+
+/* kind.disk.histograms[op], by the op's code. */
+static PyObject *
+op_series(PyObject *kind_, int code)
+{
+    KindSlots *kind = (KindSlots *)kind_;
+    PyObject *list = kind->op_series, *disk, *histograms, *values;
+
+    if (list != NULL && list != Py_None &&
+            PyList_GET_ITEM(list, code) != Py_None)
+        return Py_NewRef(PyList_GET_ITEM(list, code));
+    if ((disk = field(kind->disk, kind_, "disk")) == NULL)
+        return NULL;
+    Py_INCREF(disk);
+    histograms = PyObject_GetAttr(disk, str_histograms);
+    values = cached_series(&kind->op_series, PyTuple_GET_SIZE(disk_op_names),
+                           code, histograms,
+                           PyTuple_GET_ITEM(disk_op_names, code));
+    Py_XDECREF(histograms);
+    Py_DECREF(disk);
+    return values;
+}
+
+/* kind.by_status[status[0]]: the request-duration series of the status
+ * class; any status that is not 1xx to 5xx shares the one of ''. */
+static PyObject *
+status_series(PyObject *kind_, PyObject *status)
+{
+    KindSlots *kind = (KindSlots *)kind_;
+    Py_UCS4 first = 0;
+    Py_ssize_t index = 0;
+    PyObject *key, *by_status, *values;
+
+    if (status != NULL && PyUnicode_Check(status) &&
+            PyUnicode_GET_LENGTH(status))
+        first = PyUnicode_READ_CHAR(status, 0);
+    if (first >= '1' && first <= '5')
+        index = first - '0';
+    if (kind->status_series != NULL && kind->status_series != Py_None &&
+            PyList_GET_ITEM(kind->status_series, index) != Py_None)
+        return Py_NewRef(PyList_GET_ITEM(kind->status_series, index));
+    if ((by_status = field(kind->by_status, kind_, "by_status")) == NULL)
+        return NULL;
+    Py_INCREF(by_status);
+    key = index ? PyUnicode_FromOrdinal(first) : Py_NewRef(str_empty);
+    values = cached_series(&kind->status_series, 6, index, by_status, key);
+    Py_XDECREF(key);
+    Py_DECREF(by_status);
+    return values;
+}
 
 /* Recorder.finish_request, for a request that took ``seconds``. */
 static int
@@ -618,10 +835,10 @@ record_request(Context *self, double seconds)
 {
     RecorderSlots *recorder = (RecorderSlots *)self->recorder;
     KindSlots *kind = (KindSlots *)self->kind;
-    PyObject *bounds, *disk = NULL, *histograms = NULL, *values = NULL;
-    PyObject *key = NULL, *number = NULL, *counter = NULL, *count = NULL;
-    PyObject *outcome = NULL, *total;
+    PyObject *bounds, *values = NULL, *number = NULL, *counter = NULL;
+    PyObject *count = NULL, *outcome = NULL, *total;
     double slow = recorder->slow_request_threshold;
+    Py_ssize_t i;
     int status = -1;
 
     /* Each field is held while in use: Python code that runs meanwhile
@@ -629,28 +846,16 @@ record_request(Context *self, double seconds)
     if ((bounds = field(recorder->bounds, self->recorder, "bounds")) == NULL)
         return -1;
     Py_INCREF(bounds);
-    if (PyList_GET_SIZE(self->disk_ops)) {
-        if ((disk = field(kind->disk, self->kind, "disk")) == NULL)
+    /* (ops_len is read at every step: __missing__ runs Python code) */
+    for (i = 0; i < self->ops_len; i++) {
+        values = op_series(self->kind, self->ops[i].code);
+        if (values == NULL ||
+                observe_seconds(values, bounds, self->ops[i].seconds) < 0)
             goto done;
-        Py_INCREF(disk);
-        if ((histograms = PyObject_GetAttr(disk, str_histograms)) == NULL ||
-                observe_ops_into(histograms, bounds, self->disk_ops) < 0)
-            goto done;
-        Py_CLEAR(histograms);
+        Py_CLEAR(values);
     }
-    /* the status line's first character names its class */
-    if (self->status != NULL && PyUnicode_Check(self->status) &&
-            PyUnicode_GET_LENGTH(self->status))
-        key = PyUnicode_Substring(self->status, 0, 1);
-    else
-        key = PyUnicode_FromString("");
-    if (key == NULL || (histograms = field(kind->by_status, self->kind,
-                                           "by_status")) == NULL)
-        goto done;
-    Py_INCREF(histograms);
-    if ((values = PyObject_GetItem(histograms, key)) == NULL ||
-            (number = PyFloat_FromDouble(seconds)) == NULL ||
-            observe(values, bounds, number) < 0)
+    if ((values = status_series(self->kind, self->status)) == NULL ||
+            observe_seconds(values, bounds, seconds) < 0)
         goto done;
     if (self->bytes_read) {
         /* Recorder.input_bytes(kind), called only to create the counter */
@@ -675,6 +880,8 @@ record_request(Context *self, double seconds)
     if (self->phases || (self->statsd_samples != NULL &&
                          self->statsd_samples != Py_None) ||
             (slow > 0 && seconds >= slow)) {
+        if ((number = PyFloat_FromDouble(seconds)) == NULL)
+            goto done;
         outcome = PyObject_CallMethodObjArgs(
             self->recorder, str_finish_extras, (PyObject *)self, number,
             NULL);
@@ -688,9 +895,6 @@ done:
     Py_XDECREF(counter);
     Py_XDECREF(number);
     Py_XDECREF(values);
-    Py_XDECREF(key);
-    Py_XDECREF(histograms);
-    Py_XDECREF(disk);
     Py_DECREF(bounds);
     return status;
 }
@@ -753,7 +957,73 @@ Context_dealloc(Context *self)
 {
     PyObject_GC_UnTrack(self);
     Context_clear(self);
+    if (self->ops != self->inline_ops)
+        PyMem_Free(self->ops);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* ctx.disk_ops: the request's disk ops as a new list of (op, seconds), for
+ * the rare readers (statsd, a slow-request line, a hub block's culprit). */
+static PyObject *
+Context_get_disk_ops(Context *self, void *closure)
+{
+    PyObject *ops = PyList_New(self->ops_len), *number, *pair;
+    Py_ssize_t i;
+
+    for (i = 0; ops != NULL && i < self->ops_len; i++) {
+        number = PyFloat_FromDouble(self->ops[i].seconds);
+        pair = number == NULL ? NULL : PyTuple_Pack(
+            2, PyTuple_GET_ITEM(disk_op_names, self->ops[i].code), number);
+        Py_XDECREF(number);
+        if (pair == NULL)
+            Py_CLEAR(ops);
+        else
+            PyList_SET_ITEM(ops, i, pair);
+    }
+    return ops;
+}
+
+static PyObject *
+Context_get_disk_op_count(Context *self, void *closure)
+{
+    return PyLong_FromSsize_t(self->ops_len);
+}
+
+/* What a tpool call of the request passes to run_with_native_ops. */
+static PyObject *
+Context_get_op_sink(Context *self, void *closure)
+{
+    return Py_NewRef(self);
+}
+
+static PyGetSetDef Context_getset[] = {
+    {"disk_ops", (getter)Context_get_disk_ops, NULL,
+     "The request's disk ops, a new list of (op, seconds).", NULL},
+    {"disk_op_count", (getter)Context_get_disk_op_count, NULL,
+     "len(disk_ops), without making the list.", NULL},
+    {"op_sink", (getter)Context_get_op_sink, NULL,
+     "Where a tpool thread's helpers record: the context itself.", NULL},
+    {NULL}
+};
+
+/* ctx.add_disk_op(op, seconds) */
+static PyObject *
+Context_add_disk_op(Context *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int code;
+    double seconds;
+
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "add_disk_op() takes (op, "
+                        "seconds)");
+        return NULL;
+    }
+    if ((code = disk_op_code(args[0])) < 0 ||
+            ((seconds = PyFloat_AsDouble(args[1])) == -1.0 &&
+             PyErr_Occurred()))
+        return NULL;
+    context_add_op(self, code, seconds);
+    Py_RETURN_NONE;
 }
 
 /* Python code may set only what PyRequestContext's users set: the
@@ -766,7 +1036,7 @@ Context_dealloc(Context *self)
 static PyMemberDef Context_members[] = {
     OBJECT_FIELD(recorder, READONLY), OBJECT_FIELD(kind, READONLY),
     OBJECT_FIELD(env, READONLY), OBJECT_FIELD(start_response, READONLY),
-    OBJECT_FIELD(disk_ops, READONLY), OBJECT_FIELD(greenlet, READONLY),
+    OBJECT_FIELD(greenlet, READONLY),
     OBJECT_FIELD(status, 0), OBJECT_FIELD(statsd_samples, 0),
     OBJECT_FIELD(tpool_called, 0), OBJECT_FIELD(tpool_done, 0),
     FIELD(started, T_DOUBLE), FIELD(hub_wait, T_DOUBLE),
@@ -781,6 +1051,8 @@ static PyMemberDef Context_members[] = {
 static PyMethodDef Context_methods[] = {
     {"finish", (PyCFunction)Context_finish, METH_NOARGS,
      "finish(): record the request once; never raises."},
+    {"add_disk_op", (PyCFunction)(void (*)(void))Context_add_disk_op,
+     METH_FASTCALL, "add_disk_op(op, seconds): record one disk op."},
     {NULL}
 };
 
@@ -800,6 +1072,7 @@ static PyTypeObject Context_Type = {
     .tp_dealloc = (destructor)Context_dealloc,
     .tp_members = Context_members,
     .tp_methods = Context_methods,
+    .tp_getset = Context_getset,
 };
 
 /* -- what the timer types share ----------------------------------- */
@@ -814,6 +1087,7 @@ typedef struct {
     vectorcallfunc vectorcall;
     PyObject *fields[TIMER_FIELDS];
     int nesting;        /* HelperTimer: charge only own time */
+    int op_code;        /* a disk-op timer's fields[OP], as a code */
 } Timer;
 
 /* A new timer of ``type`` holding ``fields`` (``count`` of them). */
@@ -832,6 +1106,19 @@ new_timer(PyTypeObject *type, vectorcallfunc call, PyObject **fields,
     }
     self->vectorcall = call;
     return (PyObject *)self;
+}
+
+/* new_timer, for a timer of the disk op named fields[OP]. */
+static PyObject *
+new_op_timer(PyTypeObject *type, vectorcallfunc call, PyObject **fields,
+             int count)
+{
+    int code = disk_op_code(fields[OP]);
+    PyObject *self = code < 0 ? NULL : new_timer(type, call, fields, count);
+
+    if (self != NULL)
+        ((Timer *)self)->op_code = code;
+    return self;
 }
 
 static int
@@ -921,35 +1208,28 @@ HelperTimer_vectorcall(PyObject *self_, PyObject *const *args,
                        size_t nargsf, PyObject *kwnames)
 {
     Timer *self = (Timer *)self_;
-    PyObject *ops = PyThread_tss_get(&native_ops_key);
-    Py_ssize_t mark, i, end;
+    PyObject *sink = PyThread_tss_get(&native_ops_key);
     PyObject *result, *type, *value, *tb;
+    Py_ssize_t mark;
     double started, seconds;
 
-    if (ops == NULL)
+    if (sink == NULL)
         return PyObject_Vectorcall(self->fields[OUTSIDE], args, nargsf,
                                    kwnames);
-    /* The list lives while run_with_native_ops holds it; keep our own
+    /* The sink lives while run_with_native_ops holds it; keep our own
      * reference anyway, in case the helper clears the thread's slot. */
-    Py_INCREF(ops);
-    mark = PyList_GET_SIZE(ops);
+    Py_INCREF(sink);
+    mark = sink_length(sink);
     started = monotonic();
     result = PyObject_Vectorcall(self->fields[WRAPPED], args, nargsf,
                                  kwnames);
     seconds = monotonic() - started;
-    if (self->nesting) {
-        end = PyList_GET_SIZE(ops);
-        for (i = mark; i < end; i++) {
-            PyObject *inner = PyList_GET_ITEM(ops, i);
-            if (PyTuple_CheckExact(inner) && PyTuple_GET_SIZE(inner) == 2 &&
-                    PyFloat_CheckExact(PyTuple_GET_ITEM(inner, 1)))
-                seconds -= PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(inner, 1));
-        }
-    }
+    if (self->nesting)
+        seconds -= sink_seconds_since(sink, mark);
     PyErr_Fetch(&type, &value, &tb);
-    append_op(ops, self->fields[OP], seconds);
+    sink_add(sink, self->op_code, seconds);
     PyErr_Restore(type, value, tb);
-    Py_DECREF(ops);
+    Py_DECREF(sink);
     return result;
 }
 
@@ -965,7 +1245,7 @@ HelperTimer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
                                      keywords, &fields[OP], &fields[WRAPPED],
                                      &fields[OUTSIDE], &nesting))
         return NULL;
-    self = new_timer(type, HelperTimer_vectorcall, fields, 3);
+    self = new_op_timer(type, HelperTimer_vectorcall, fields, 3);
     if (self != NULL)
         ((Timer *)self)->nesting = nesting;
     return self;
@@ -973,8 +1253,9 @@ HelperTimer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 
 TIMER_TYPE(HelperTimer,
            "HelperTimer(op, func, outside, nesting=False)\n\n"
-           "Times ``func`` into the calling tpool thread's list; outside a "
-           "tpool call, ``outside`` is called instead.", 0, timer_getset)
+           "Times ``func`` into what the calling tpool thread records into "
+           "(see run_with_native_ops); outside a tpool call, ``outside`` is "
+           "called instead.", 0, timer_getset)
 
 /* -- MethodTimer: a DiskFile or DiskFileWriter method on the hub -------- */
 
@@ -1016,7 +1297,7 @@ new_hub_timer(PyTypeObject *type, PyObject *args, PyObject *kwargs,
             &PyDict_Type, &fields[ACTIVE], &fields[GETCURRENT],
             &fields[EXTRA3]))
         return NULL;
-    return new_timer(type, call, fields, 5);
+    return new_op_timer(type, call, fields, 5);
 }
 
 static PyObject *
@@ -1037,7 +1318,7 @@ MethodTimer_vectorcall(PyObject *self_, PyObject *const *args,
     PyErr_Fetch(&type, &value, &tb);
     ctx = current_request(self);
     if (ctx != NULL) {
-        append_op(ctx->disk_ops, self->fields[OP], seconds);
+        context_add_op(ctx, self->op_code, seconds);
         Py_DECREF(ctx);
     }
     else {
@@ -1090,8 +1371,8 @@ WriteTimer_vectorcall(PyObject *self_, PyObject *const *args,
                                  kwnames);
     seconds = monotonic() - started;
     PyErr_Fetch(&type, &value, &tb);
-    append_op(ctx->disk_ops, self->fields[OP],
-              seconds - (ctx->tpool_seconds - in_tpool_before));
+    context_add_op(ctx, self->op_code,
+                   seconds - (ctx->tpool_seconds - in_tpool_before));
     Py_DECREF(ctx);
     PyErr_Clear();
     PyErr_Restore(type, value, tb);
@@ -1156,7 +1437,7 @@ TpoolTimer_vectorcall(PyObject *self_, PyObject *const *args,
     if ((called_number = PyFloat_FromDouble(called)) == NULL)
         goto done;
     result = PyObject_CallFunctionObjArgs(
-        execute, self->fields[RUNNER], ctx->disk_ops,
+        execute, self->fields[RUNNER], (PyObject *)ctx,
         called_number, args[0], call_args, call_kwargs, NULL);
     ctx->tpool_seconds += monotonic() - called;
 done:
@@ -1186,7 +1467,7 @@ TpoolTimer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 TIMER_TYPE(TpoolTimer,
            "TpoolTimer(runner, tpool, active, getcurrent, outside_request)"
            "\n\nThe execute of diskfile's tpool inside a request: "
-           "tpool.execute(runner, ops, called, func, args, kwargs), with "
+           "tpool.execute(runner, ctx, called, func, args, kwargs), with "
            "the wait added to the request's tpool_seconds; any other call "
            "goes to ``outside_request``.", 0, NULL)
 
@@ -1459,7 +1740,7 @@ record_read(Timer *self, Context *ctx, PyObject *result, double started,
 {
     RecorderSlots *recorder = (RecorderSlots *)ctx->recorder;
     PyObject *nbytes = NULL, *values = NULL, *bounds = NULL;
-    PyObject *number = NULL, *outcome = NULL;
+    PyObject *outcome = NULL;
     long long offset = ctx->bytes_read, count;
     double slow = recorder->slow_read_threshold;
 
@@ -1472,8 +1753,7 @@ record_read(Timer *self, Context *ctx, PyObject *result, double started,
         /* held: the observation and extras may run Python code */
         Py_INCREF(values);
         Py_INCREF(bounds);
-        if ((number = PyFloat_FromDouble(seconds)) &&
-                observe(values, bounds, number) == 0) {
+        if (observe_seconds(values, bounds, seconds) == 0) {
             ctx->bytes_read = offset + count;
             if ((ctx->statsd_samples != NULL &&
                     ctx->statsd_samples != Py_None) ||
@@ -1492,7 +1772,6 @@ record_read(Timer *self, Context *ctx, PyObject *result, double started,
     if (outcome == NULL)
         report_failure(self->fields[FAILED], (PyObject *)ctx);
     Py_XDECREF(outcome);
-    Py_XDECREF(number);
     Py_XDECREF(bounds);
     Py_XDECREF(values);
     Py_XDECREF(nbytes);
@@ -1666,14 +1945,15 @@ run_with_native_ops(PyObject *module, PyObject *const *args,
     call_args = args[3];
     call_kwargs = args[4];
     called = PyFloat_AsDouble(args[1]);
-    if ((called == -1.0 && PyErr_Occurred()) || !PyList_Check(ops) ||
+    if ((called == -1.0 && PyErr_Occurred()) ||
+            !(PyList_Check(ops) || Context_Check(ops)) ||
             !PyTuple_Check(call_args) || !PyDict_Check(call_kwargs)) {
         PyErr_Clear();
         PyErr_SetString(PyExc_TypeError, "run_with_native_ops() takes "
-                        "(list, float, callable, tuple, dict)");
+                        "(list or context, float, callable, tuple, dict)");
         return NULL;
     }
-    append_op(ops, str_tpool_wait, monotonic() - called);
+    sink_add(ops, tpool_wait_code, monotonic() - called);
     previous = PyThread_tss_get(&native_ops_key);
     if (PyThread_tss_set(&native_ops_key, ops) != 0)
         /* cannot happen once the key exists; run the work untimed */
@@ -1702,9 +1982,10 @@ static PyMethodDef module_methods[] = {
     {"run_with_native_ops", (PyCFunction)(void (*)(void))run_with_native_ops,
      METH_FASTCALL,
      "run_with_native_ops(ops, called, func, args, kwargs)\n\n"
-     "What a tpool thread runs: appends ('tpool_wait', now - called) to "
-     "ops, then calls func(*args, **kwargs) with the HelperTimers it "
-     "reaches appending to ops."},
+     "What a tpool thread runs: records ('tpool_wait', now - called) in "
+     "ops (a request context, or a list it appends (op, seconds) to), "
+     "then calls func(*args, **kwargs) with the HelperTimers it reaches "
+     "recording in ops too."},
     {"configure_context", (PyCFunction)(void (*)(void))configure_context,
      METH_FASTCALL,
      "configure_context(registry, getcurrent, no_env, failed)\n\n"
@@ -1736,6 +2017,34 @@ add_type(PyObject *module, const char *name, PyTypeObject *type)
     return 0;
 }
 
+/* disk_op_names and tpool_wait_code, from swiftinst.metrics. */
+static int
+import_disk_ops(void)
+{
+    PyObject *metrics = PyImport_ImportModule("swiftinst.metrics"), *tpool;
+    Py_ssize_t i;
+
+    disk_op_names = metrics == NULL ? NULL :
+        PyObject_GetAttrString(metrics, "DISK_OPS");
+    Py_XDECREF(metrics);
+    if (disk_op_names == NULL)
+        return -1;
+    if (!PyTuple_CheckExact(disk_op_names)) {
+        PyErr_SetString(PyExc_TypeError, "metrics.DISK_OPS is a tuple");
+        return -1;
+    }
+    for (i = 0; i < PyTuple_GET_SIZE(disk_op_names); i++)
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(disk_op_names, i))) {
+            PyErr_SetString(PyExc_TypeError, "a disk op is a str");
+            return -1;
+        }
+    if ((tpool = PyUnicode_FromString("tpool_wait")) == NULL)
+        return -1;
+    tpool_wait_code = disk_op_code(tpool);
+    Py_DECREF(tpool);
+    return tpool_wait_code < 0 ? -1 : 0;
+}
+
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
@@ -1750,6 +2059,8 @@ PyInit__speedups(void)
         if ((*interned[i].name =
                  PyUnicode_InternFromString(interned[i].text)) == NULL)
             return NULL;
+    if (import_disk_ops() < 0)
+        return NULL;
     if (PyType_Ready(&HelperTimer_Type) < 0 ||
             PyType_Ready(&MethodTimer_Type) < 0 ||
             PyType_Ready(&WriteTimer_Type) < 0 ||

@@ -203,6 +203,18 @@ class PyRequestContext(RequestFacts):
             self.tpool_called = self.tpool_done = None
             self.slice_mark = 0
 
+    def add_disk_op(self, op, seconds):
+        self.disk_ops.append((op, seconds))
+
+    @property
+    def disk_op_count(self):
+        return len(self.disk_ops)
+
+    @property
+    def op_sink(self):
+        """What a tpool call of the request records its ops into."""
+        return self.disk_ops
+
     def __call__(self, status, *headers_and_exc_info):
         """Swift's start_response: note the status, pass the call on."""
         self.status = status

@@ -9,13 +9,14 @@ Two kinds of code run a PUT's disk work:
   or linkat, fsync_dir), ``_finalize_durable`` for EC, and the periodic
   ``fdatasync``.  A native thread must never touch a metric, statsd or
   anything that may take a green lock: that hangs the worker.  So the
-  module-level helpers only append to a plain list, found through a
-  native thread-local.
+  module-level helpers only record into the request (a plain list, or
+  the C context's own array), found through a native thread-local.
 
-Either way a timing is one ``(op, seconds)`` appended to the running
-request's ``disk_ops`` list (from a tpool thread while the greenthread
-waits for it); the request records the list on the hub when it ends, under
-its own device and policy.  Work done outside any request is recorded as
+Either way a timing is one ``(op, seconds)`` added to the running
+request's disk ops (from a tpool thread while the greenthread waits for
+it); the request records them on the hub when it ends, under its own
+device and policy.  (The C context keeps them as records in a C array;
+the Python one as a list.)  Work done outside any request is recorded as
 soon as it is done, under the device of the diskfile it was done for.
 
 Hooks replace attributes of ``swift.obj.diskfile`` and its classes;
@@ -124,7 +125,7 @@ def _timed_outside_tpool(op, func, *args, **kwargs):
         try:
             return func(*args, **kwargs)
         finally:
-            ctx.disk_ops.append((op, _monotonic() - started))
+            ctx.add_disk_op(op, _monotonic() - started)
     except BaseException as exc:
         drop_own_frame(exc)
         raise
@@ -149,7 +150,7 @@ class TimedTpool(object):
     """Stands in for ``tpool`` inside swift.obj.diskfile.
 
     Measures the queueing delay (``tpool_wait``) and lets the helpers
-    called in the native thread append to the request's ``disk_ops``.
+    called in the native thread record into the request's disk ops.
     With the C timers, a request's calls go to a ``TpoolTimer`` and only
     the others reach ``execute`` below.
     """
@@ -174,7 +175,7 @@ class TimedTpool(object):
                 return self._real.execute(func, *args, **kwargs)
             current = _getcurrent()
             holder = _active_get(current) or _detached.get(current)
-            ops = [] if holder is None else holder.disk_ops
+            ops = [] if holder is None else holder.op_sink
             called = _monotonic()
             try:
                 return self._real.execute(self._in_native_thread, ops,
@@ -222,7 +223,7 @@ def _timed_method(op, method, of_writer):
                 seconds = _monotonic() - started
                 ctx = _active_get(_getcurrent())
                 if ctx is not None:
-                    ctx.disk_ops.append((op, seconds))
+                    ctx.add_disk_op(op, seconds)
                 else:
                     _record_method_detached(of_writer, op, seconds, self)
     return timed
@@ -255,9 +256,8 @@ def _timed_write(method):
             drop_own_frame(exc)
             raise
         finally:
-            holder.disk_ops.append((
-                'write', _monotonic() - started -
-                (holder.tpool_seconds - in_tpool_before)))
+            holder.add_disk_op('write', _monotonic() - started -
+                               (holder.tpool_seconds - in_tpool_before))
             if detached:
                 del _detached[current]
                 _record_detached(holder.disk_ops,
@@ -278,6 +278,13 @@ class _Detached(object):
     def __init__(self):
         self.disk_ops = []
         self.tpool_seconds = 0.0
+
+    def add_disk_op(self, op, seconds):
+        self.disk_ops.append((op, seconds))
+
+    @property
+    def op_sink(self):
+        return self.disk_ops
 
 
 # swift.obj.diskfile's module-level helpers and the op each one is.

@@ -125,7 +125,7 @@ def _on_switch(event, args):
                     ctx.client_wait += idle
                     ctx.hub_wait += waited - idle
                 ctx.switched_at = now
-                ctx.slice_mark = len(ctx.disk_ops)
+                ctx.slice_mark = ctx.disk_op_count
         except Exception:
             _trace_errors[0] += 1
     if _previous_trace is not None:

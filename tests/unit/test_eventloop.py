@@ -69,7 +69,7 @@ def test_tpool_wait_ends_when_the_native_thread_finished(ctx, clock):
 
 def test_a_long_slice_is_a_block_with_its_culprit(ctx, clock):
     me, hub = ctx.greenlet, eventloop._hub_greenlet
-    ctx.disk_ops.append(('open', 0.45))       # made during this slice
+    ctx.add_disk_op('open', 0.45)       # made during this slice
     clock[0] = 100.5
     switch(me, hub)
     ended, held, culprit = eventloop._pending_blocks[-1]
@@ -89,7 +89,7 @@ def test_a_block_outside_a_request_or_disk_op(ctx, clock):
     clock[0] = 100.2
     switch(other, eventloop._hub_greenlet)
     assert eventloop._pending_blocks[-1][2].where == metrics.WHERE_OTHER
-    ctx.disk_ops.append(('open', 0.01))       # too short to explain
+    ctx.add_disk_op('open', 0.01)       # too short to explain
     ctx.slice_mark = 0
     clock[0] = 100.4
     switch(ctx.greenlet, eventloop._hub_greenlet)

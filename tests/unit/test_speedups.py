@@ -6,17 +6,19 @@ pin down what only the C objects could get wrong: argument passing,
 exceptions, reference counts, thread-locality and method binding.
 """
 
+import bisect
 import gc
 import math
 import random
 import sys
 import threading
 import traceback
+import types
 import weakref
 
 import pytest
 
-from swiftinst import speedups, store
+from swiftinst import metrics, speedups, store
 from swiftinst.context import RequestContext
 from swiftinst.input import TimedInput
 from tests.unit.helpers import make_recorder
@@ -416,8 +418,8 @@ def test_tpool_timer_runs_a_request_s_call_with_its_ops(
     timer = tpool_timer(tpool, {threading.get_ident(): request_ctx})
     assert timer(helper, 1, x=2) == ((1,), {'x': 2})
     runner, (ops, called, func, args, kwargs) = tpool.calls[0][:2]
-    assert runner is native.run_with_native_ops and ops is \
-        request_ctx.disk_ops and func is helper
+    assert runner is native.run_with_native_ops and ops is request_ctx \
+        and func is helper
     assert (args, kwargs) == ((1,), {'x': 2})
     assert [op for op, _ in request_ctx.disk_ops] == ['tpool_wait', 'fsync']
     assert request_ctx.tpool_seconds > 0
@@ -614,7 +616,8 @@ def finished_series(context_class, tmp_path, status, disk_ops, nbytes,
     env = {'PATH_INFO': '/sda/1/a/c/o'}
     ctx = context_class(recorder, recorder.kind('PUT', 'sda', '0'), env)
     ctx.status = status
-    ctx.disk_ops.extend(disk_ops)
+    for op, op_seconds in disk_ops:
+        ctx.add_disk_op(op, op_seconds)
     ctx.bytes_read = nbytes
     ctx.started -= seconds
     ctx.finish()
@@ -637,6 +640,29 @@ def test_c_context_records_what_the_python_one_does(
                            nbytes, seconds) == \
         finished_series(PyRequestContext, tmp_path, status, disk_ops,
                         nbytes, seconds)
+
+
+def test_context_keeps_any_number_of_disk_ops(request_ctx):
+    ctx = RequestContext(request_ctx.recorder, request_ctx.kind, {})
+    assert ctx.op_sink is ctx and ctx.disk_ops == [] and \
+        ctx.disk_op_count == 0
+    ops = [(metrics.DISK_OPS[i % len(metrics.DISK_OPS)], i / 8.0)
+           for i in range(100)]
+    for op, seconds in ops:
+        ctx.add_disk_op(op, seconds)
+    assert ctx.disk_ops == ops and ctx.disk_op_count == 100
+    with pytest.raises(ValueError):
+        ctx.add_disk_op('unlink', 1.0)
+    with pytest.raises(TypeError):
+        ctx.add_disk_op('open', 'slow')
+    assert ctx.disk_op_count == 100
+    ctx.finish()
+    opens = [seconds for op, seconds in ops if op == 'open']
+    counts = [0, 0, 0]
+    for seconds in opens:
+        counts[bisect.bisect_left((0.5, 1.0), seconds)] += 1
+    assert request_ctx.kind.disk.histograms['open'][:] == \
+        counts + [sum(opens)]
 
 
 def test_context_registers_under_its_greenthread_until_finished(
@@ -669,8 +695,10 @@ def test_context_reports_what_it_cannot_record(request_ctx, monkeypatch):
     native.configure_context(context.active, context._getcurrent,
                              context._NO_ENV, context._finish_failed)
     try:
-        ctx = RequestContext(request_ctx.recorder, request_ctx.kind, {})
-        ctx.disk_ops.append(('open', 'not a number'))
+        kind = request_ctx.recorder.kind('POST', 'sda', '0')
+        kind.disk = types.SimpleNamespace(histograms=None)
+        ctx = RequestContext(request_ctx.recorder, kind, {})
+        ctx.add_disk_op('open', 0.5)
         assert ctx.finish() is None
         assert failures[0][0] is ctx
         assert isinstance(failures[0][1], TypeError)
