@@ -39,7 +39,9 @@ static PyObject *str_histograms, *str_input_bytes,
     *str_finish_extras, *str_execute, *str_kind, *str_lower, *str_chunked,
     *str_empty, *str_get, *str_head, *str_request_method, *str_path_info,
     *str_policy_index, *str_content_length, *str_transfer_encoding,
-    *str_wsgi_input;
+    *str_wsgi_input, *str_serve_metrics, *str_adopt_process, *str_handle,
+    *str_error, *str_request, *str_status, *str_500, *str_finish,
+    *str_len;
 
 static const struct {
     PyObject **name;
@@ -61,6 +63,15 @@ static const struct {
     {&str_content_length, "CONTENT_LENGTH"},
     {&str_transfer_encoding, "HTTP_TRANSFER_ENCODING"},
     {&str_wsgi_input, "wsgi.input"},
+    {&str_serve_metrics, "serve_metrics"},
+    {&str_adopt_process, "_adopt_process"},
+    {&str_handle, "handle"},
+    {&str_error, "error"},
+    {&str_request, "request"},
+    {&str_status, "status"},
+    {&str_500, "500"},
+    {&str_finish, "finish"},
+    {&str_len, "__len__"},
 };
 
 /* The clock of time.monotonic(), which the Python side compares with. */
@@ -1722,6 +1733,210 @@ static PyTypeObject ContextStarter_Type = {
     .tp_members = ContextStarter_members,
 };
 
+/* -- RequestPath: the C base of middleware.InstrumentMiddleware -------- */
+
+/* InstrumentMiddleware.handle without a Python frame, as the middleware's
+ * __call__: route /metrics, start the request's context, call Swift, and
+ * finish the context or hand back Swift's app_iter in a _FinishOnClose.
+ * Every request passes here, so it reads its middleware's app, recorder
+ * and metrics path as C fields, and sees whether the worker has been
+ * adopted by comparing one pointer.  A call it does not expect (keyword
+ * arguments, an environment that is not a dict) goes to handle(). */
+
+/* Set once by configure_request_path(): middleware._begin_request, the
+ * _FinishOnClose class, and store.current_pid (this process's pid in a
+ * one-item list whose item is a new int in every forked child). */
+static PyObject *path_begin, *path_finish_on_close, *path_current_pid;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *app, *recorder, *metrics_path, *adopted;
+} RequestPath;
+
+static PyMemberDef RequestPath_members[] = {
+    {"app", T_OBJECT_EX, offsetof(RequestPath, app), 0, NULL},
+    {"recorder", T_OBJECT_EX, offsetof(RequestPath, recorder), 0, NULL},
+    {"metrics_path", T_OBJECT_EX, offsetof(RequestPath, metrics_path), 0,
+     NULL},
+    /* current_pid's item when this middleware last adopted the process */
+    {"_adopted", T_OBJECT, offsetof(RequestPath, adopted), READONLY, NULL},
+    {NULL}
+};
+
+SLOTS_FUNCTIONS(RequestPath)
+
+/* recorder.error(component) as if called in an ``except`` block for the
+ * pending exception, so its log line carries the traceback; the
+ * exception is then dropped, as that block drops it. */
+static void
+report_handled(PyObject *recorder, PyObject *component)
+{
+    PyObject *type, *value, *tb, *old_type, *old_value, *old_tb, *outcome;
+
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && tb != NULL)
+        PyException_SetTraceback(value, tb);
+    PyErr_GetExcInfo(&old_type, &old_value, &old_tb);
+    PyErr_SetExcInfo(type, value, tb);
+    outcome = PyObject_CallMethodOneArg(recorder, str_error, component);
+    Py_XDECREF(outcome);
+    PyErr_Clear();
+    PyErr_SetExcInfo(old_type, old_value, old_tb);
+}
+
+/* InstrumentMiddleware.begin: the request's context (a new reference),
+ * or NULL: with no exception set if instrumentation failed (counted, and
+ * the request goes to Swift untouched), else with a BaseException that
+ * is not an Exception, which passes. */
+static PyObject *
+begin_request(RequestPath *self, PyObject *recorder, PyObject *env,
+              PyObject *start_response)
+{
+    PyObject *marker, *outcome, *ctx = NULL, *call[3];
+
+    if (!PyList_CheckExact(path_current_pid) ||
+            PyList_GET_SIZE(path_current_pid) != 1) {
+        PyErr_SetString(PyExc_TypeError, "store.current_pid is a list of "
+                        "one pid");
+        goto failed;
+    }
+    marker = PyList_GET_ITEM(path_current_pid, 0);
+    if (marker != self->adopted) {
+        /* the first request of this process: a new worker */
+        Py_INCREF(marker);
+        outcome = PyObject_CallMethodNoArgs((PyObject *)self,
+                                            str_adopt_process);
+        if (outcome == NULL) {
+            Py_DECREF(marker);
+            goto failed;
+        }
+        Py_DECREF(outcome);
+        Py_XSETREF(self->adopted, marker);
+    }
+    call[0] = recorder;
+    call[1] = env;
+    call[2] = start_response;
+    if ((ctx = PyObject_Vectorcall(path_begin, call, 3, NULL)) != NULL)
+        return ctx;
+failed:
+    if (PyErr_ExceptionMatches(PyExc_Exception))
+        report_handled(recorder, str_request);
+    return NULL;
+}
+
+/* ctx.finish(), for a context of either kind. */
+static void
+finish_context(PyObject *ctx)
+{
+    PyObject *outcome = Context_Check(ctx) ?
+        Context_finish((Context *)ctx, NULL) :
+        PyObject_CallMethodNoArgs(ctx, str_finish);
+
+    Py_XDECREF(outcome);
+}
+
+/* Swift raised: ctx.status = ctx.status or '500'; ctx.finish().  The
+ * exception stays pending. */
+static void
+finish_raised(PyObject *ctx)
+{
+    PyObject *type, *value, *tb, *status;
+    int truth;
+
+    PyErr_Fetch(&type, &value, &tb);
+    status = PyObject_GetAttr(ctx, str_status);
+    truth = status == NULL ? -1 : PyObject_IsTrue(status);
+    Py_XDECREF(status);
+    if (truth == 0)
+        PyObject_SetAttr(ctx, str_status, str_500);
+    PyErr_Clear();
+    finish_context(ctx);
+    PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+}
+
+static PyObject *
+RequestPath_call(RequestPath *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *env, *start_response, *path, *app, *recorder, *ctx;
+    PyObject *app_iter, *call[2];
+    int matches, complete;
+
+    if ((kwargs != NULL && PyDict_GET_SIZE(kwargs)) ||
+            PyTuple_GET_SIZE(args) != 2 ||
+            !PyDict_CheckExact(PyTuple_GET_ITEM(args, 0)) ||
+            self->app == NULL || self->recorder == NULL ||
+            self->metrics_path == NULL || path_begin == NULL) {
+        PyObject *handle = PyObject_GetAttr((PyObject *)self, str_handle);
+        PyObject *result = handle == NULL ? NULL :
+            PyObject_Call(handle, args, kwargs);
+        Py_XDECREF(handle);
+        return result;
+    }
+    env = PyTuple_GET_ITEM(args, 0);
+    start_response = PyTuple_GET_ITEM(args, 1);
+    path = PyDict_GetItemWithError(env, str_path_info);
+    if (path != NULL) {
+        if ((matches = PyObject_RichCompareBool(path, self->metrics_path,
+                                                Py_EQ)) < 0)
+            return NULL;
+        if (matches)
+            return PyObject_CallMethodObjArgs(
+                (PyObject *)self, str_serve_metrics, env, start_response,
+                NULL);
+    }
+    else if (PyErr_Occurred())
+        return NULL;
+    /* held: the Python code called below may replace them */
+    app = Py_NewRef(self->app);
+    recorder = Py_NewRef(self->recorder);
+    ctx = begin_request(self, recorder, env, start_response);
+    Py_DECREF(recorder);
+    if (ctx == NULL) {
+        app_iter = PyErr_Occurred() ? NULL : PyObject_Call(app, args, NULL);
+        Py_DECREF(app);
+        return app_iter;
+    }
+    /* the context passes start_response on, noting the status */
+    call[0] = env;
+    call[1] = ctx;
+    app_iter = PyObject_Vectorcall(app, call, 2, NULL);
+    Py_DECREF(app);
+    if (app_iter == NULL) {
+        finish_raised(ctx);
+        Py_DECREF(ctx);
+        return NULL;
+    }
+    /* A complete body (a list): the server sizes it with len(), so hand
+     * it back untouched; the request is done as of now. */
+    complete = PyList_CheckExact(app_iter) ||
+        PyObject_HasAttr(app_iter, str_len);
+    if (complete)
+        finish_context(ctx);
+    else
+        Py_SETREF(app_iter, PyObject_CallFunctionObjArgs(
+            path_finish_on_close, app_iter, ctx, NULL));
+    Py_DECREF(ctx);
+    return app_iter;
+}
+
+static PyTypeObject RequestPath_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "swiftinst._speedups.RequestPath",
+    .tp_doc = "The C base of middleware.InstrumentMiddleware: its "
+              "__call__ is handle() without a Python frame.",
+    .tp_basicsize = sizeof(RequestPath),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE |
+                Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_call = (ternaryfunc)RequestPath_call,
+    .tp_traverse = RequestPath_traverse,
+    .tp_clear = RequestPath_clear,
+    .tp_dealloc = RequestPath_dealloc,
+    .tp_members = RequestPath_members,
+};
+
 /* -- ReadTimer: a read method of TimedInput ----------------------------- */
 
 /* fields[OP] is the wrapped input's method name, e.g. 'read'. */
@@ -1929,6 +2144,21 @@ configure_context(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
+configure_request_path(PyObject *module, PyObject *const *args,
+                       Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "configure_request_path() takes "
+                        "(begin_request, finish_on_close, current_pid list)");
+        return NULL;
+    }
+    Py_XSETREF(path_begin, Py_NewRef(args[0]));
+    Py_XSETREF(path_finish_on_close, Py_NewRef(args[1]));
+    Py_XSETREF(path_current_pid, Py_NewRef(args[2]));
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 run_with_native_ops(PyObject *module, PyObject *const *args,
                     Py_ssize_t nargs)
 {
@@ -1990,6 +2220,10 @@ static PyMethodDef module_methods[] = {
      METH_FASTCALL,
      "configure_context(registry, getcurrent, no_env, failed)\n\n"
      "What every Context shares: see context.py."},
+    {"configure_request_path",
+     (PyCFunction)(void (*)(void))configure_request_path, METH_FASTCALL,
+     "configure_request_path(begin_request, finish_on_close, current_pid)"
+     "\n\nWhat every RequestPath shares: see middleware.py."},
     {"set_recording", set_recording, METH_O,
      "set_recording(flag): whether MethodTimers record (a recorder is "
      "installed)."},
@@ -2071,6 +2305,7 @@ PyInit__speedups(void)
             PyType_Ready(&ContextStarter_Type) < 0 ||
             PyType_Ready(&RecorderSlots_Type) < 0 ||
             PyType_Ready(&KindSlots_Type) < 0 ||
+            PyType_Ready(&RequestPath_Type) < 0 ||
             PyType_Ready(&Context_Type) < 0)
         return NULL;
     module = PyModule_Create(&speedups_module);
@@ -2086,6 +2321,7 @@ PyInit__speedups(void)
             add_type(module, "ContextStarter", &ContextStarter_Type) < 0 ||
             add_type(module, "RecorderSlots", &RecorderSlots_Type) < 0 ||
             add_type(module, "KindSlots", &KindSlots_Type) < 0 ||
+            add_type(module, "RequestPath", &RequestPath_Type) < 0 ||
             add_type(module, "Context", &Context_Type) < 0) {
         Py_DECREF(module);
         return NULL;

@@ -2,7 +2,7 @@
 
 Data flow of one request::
 
-    InstrumentMiddleware.__call__
+    InstrumentMiddleware.__call__ (handle(), or its C twin RequestPath)
       -> RequestContext (bounded labels; Swift's start_response)
       -> env['wsgi.input'] = TimedInput(...)       (requests with a body)
       -> ObjectController: reads and diskfile hooks report into the context
@@ -33,7 +33,7 @@ from swiftinst.exporters.statsd import StatsdExporter
 from swiftinst.input import TimedInput
 from swiftinst.offhub import collector_paused
 from swiftinst.recorder import Recorder
-from swiftinst.store import MetricStore
+from swiftinst.store import MetricStore, current_pid
 from swiftinst.transparent import drop_own_frame
 from swiftinst import metrics
 
@@ -101,12 +101,22 @@ _begin_request = begin_request if speedups.native is None else \
     speedups.native.ContextStarter(RequestContext, TimedInput, BODY_METHODS,
                                    begin_request)
 
+# With the C timers, the middleware's __call__ is RequestPath's: handle()
+# without a frame, reading app, recorder and metrics_path as C fields.
+if speedups.native is None:
+    _RequestPath = object
+else:
+    _RequestPath = speedups.native.RequestPath
+    speedups.native.configure_request_path(_begin_request, _FinishOnClose,
+                                           current_pid)
 
-class InstrumentMiddleware(object):
+
+class InstrumentMiddleware(_RequestPath):
 
     def __init__(self, app, conf, config=None):
         self.app = app
         self.config = config or parse_config(conf)
+        self.metrics_path = self.config.metrics_path
         self.logger = get_logger(conf, log_route='swiftinst')
         self.labels = LabelPolicy(self.config.devices,
                                   self.config.device_refresh_interval)
@@ -135,8 +145,9 @@ class InstrumentMiddleware(object):
                 'unavailable', ', '.join(missing))
 
     # -- per-request path ---------------------------------------------
-    def __call__(self, env, start_response):
-        if env.get('PATH_INFO') == self.config.metrics_path:
+    def handle(self, env, start_response):
+        """The WSGI call (the reference for RequestPath's C __call__)."""
+        if env.get('PATH_INFO') == self.metrics_path:
             return self.serve_metrics(env, start_response)
         ctx = self.begin(env, start_response)
         if ctx is None:
@@ -156,16 +167,22 @@ class InstrumentMiddleware(object):
             return app_iter
         return _FinishOnClose(app_iter, ctx)
 
+    if speedups.native is None:
+        __call__ = handle
+
     def begin(self, env, start_response):
         """A RequestContext for ``env``, or None if instrumentation failed
         (the request then goes to Swift untouched)."""
         try:
-            if self.store.adopt_current_process():
-                self._start_worker()
+            self._adopt_process()
             return _begin_request(self.recorder, env, start_response)
         except Exception:
             self.recorder.error('request')
             return None
+
+    def _adopt_process(self):
+        if self.store.adopt_current_process():
+            self._start_worker()
 
     # -- worker lifecycle ---------------------------------------------
     def _start_worker(self):

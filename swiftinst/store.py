@@ -71,9 +71,10 @@ new_series = _new_list_series if native is None else native.Series
 
 
 # This process's pid, refreshed in every forked child: os.getpid() is a
-# system call, and adopt_current_process runs on every request.
-_process = [os.getpid()]
-os.register_at_fork(after_in_child=lambda: _process.__setitem__(
+# system call, and adopt_current_process runs on every request.  (The C
+# request path sees a new worker by the identity of the item.)
+current_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: current_pid.__setitem__(
     0, os.getpid()))
 
 
@@ -307,9 +308,9 @@ class MetricStore(object):
         fork() belong to the parent's own snapshot: they are zeroed in
         place, so the values handed out by ``histogram`` stay valid.
         """
-        if _process[0] == self.pid:
+        if current_pid[0] == self.pid:
             return False
-        pid = self.pid = _process[0] = os.getpid()
+        pid = self.pid = current_pid[0] = os.getpid()
         self.wid = worker_id(pid)
         for values in self.series.values():
             for i in range(len(values) - 1):
