@@ -444,7 +444,7 @@ clear_members(PyObject *self, PyMemberDef *member)
         Py_TYPE(self)->tp_free(self);                                     \
     }
 
-#define SLOTS_TYPE(Name, doc, new)                                        \
+#define SLOTS_TYPE(Name, doc, new, call)                                  \
     SLOTS_FUNCTIONS(Name)                                                 \
     static PyTypeObject Name##_Type = {                                   \
         PyVarObject_HEAD_INIT(NULL, 0)                                    \
@@ -454,6 +454,7 @@ clear_members(PyObject *self, PyMemberDef *member)
         .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE |            \
                     Py_TPFLAGS_HAVE_GC,                                   \
         .tp_new = new,                                                    \
+        .tp_call = call,                                                  \
         .tp_traverse = Name##_traverse,                                   \
         .tp_clear = Name##_clear,                                         \
         .tp_dealloc = Name##_dealloc,                                     \
@@ -482,7 +483,7 @@ static PyMemberDef RecorderSlots_members[] = {
 };
 
 SLOTS_TYPE(RecorderSlots, "The fields of recorder.Recorder that every "
-           "request reads, as C fields.", PyType_GenericNew)
+           "request reads, as C fields.", PyType_GenericNew, NULL)
 #define RecorderSlots_Check(op) PyObject_TypeCheck(op, &RecorderSlots_Type)
 
 /* What a request reads of its recorder.RequestKind.  The last two are
@@ -511,7 +512,7 @@ static PyMemberDef KindSlots_members[] = {
 };
 
 SLOTS_TYPE(KindSlots, "The fields of recorder.RequestKind that every "
-           "request reads, as C fields.", PyType_GenericNew)
+           "request reads, as C fields.", PyType_GenericNew, NULL)
 #define KindSlots_Check(op) PyObject_TypeCheck(op, &KindSlots_Type)
 
 /* A T_OBJECT_EX field, or NULL with the AttributeError getattr raises. */
@@ -1521,7 +1522,7 @@ static PyMemberDef InputSlots_members[] = {
 
 SLOTS_TYPE(InputSlots, "InputSlots(wrapped, ctx)\n\n"
            "TimedInput's two slots, filled without a Python frame.",
-           InputSlots_new)
+           InputSlots_new, NULL)
 
 /* -- ContextStarter: the per-request part of InstrumentMiddleware.begin --- */
 
@@ -1763,8 +1764,6 @@ static PyMemberDef RequestPath_members[] = {
     {NULL}
 };
 
-SLOTS_FUNCTIONS(RequestPath)
-
 /* recorder.error(component) as if called in an ``except`` block for the
  * pending exception, so its log line carries the traceback; the
  * exception is then dropped, as that block drops it. */
@@ -1921,21 +1920,9 @@ RequestPath_call(RequestPath *self, PyObject *args, PyObject *kwargs)
     return app_iter;
 }
 
-static PyTypeObject RequestPath_Type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "swiftinst._speedups.RequestPath",
-    .tp_doc = "The C base of middleware.InstrumentMiddleware: its "
-              "__call__ is handle() without a Python frame.",
-    .tp_basicsize = sizeof(RequestPath),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE |
-                Py_TPFLAGS_HAVE_GC,
-    .tp_new = PyType_GenericNew,
-    .tp_call = (ternaryfunc)RequestPath_call,
-    .tp_traverse = RequestPath_traverse,
-    .tp_clear = RequestPath_clear,
-    .tp_dealloc = RequestPath_dealloc,
-    .tp_members = RequestPath_members,
-};
+SLOTS_TYPE(RequestPath, "The C base of middleware.InstrumentMiddleware: "
+           "its __call__ is handle() without a Python frame.",
+           PyType_GenericNew, (ternaryfunc)RequestPath_call)
 
 /* -- ReadTimer: a read method of TimedInput ----------------------------- */
 
