@@ -632,7 +632,8 @@ def finished_series(context_class, tmp_path, status, disk_ops, nbytes,
     ('201 Created', [('open', 0.01), ('fsync', 0.7)], 4096, 0.25),
     ('503 Service Unavailable', [], 0, 0.75),
     (None, [('open', 2.0)], 10, 3.0),
-    ('', [], 1, 0.0)])
+    ('', [], 1, 0.0),
+    ('999 Odd', [('write', 0.1)] * 20, 0, 0.1)])
 def test_c_context_records_what_the_python_one_does(
         tmp_path, status, disk_ops, nbytes, seconds):
     from swiftinst.context import PyRequestContext
