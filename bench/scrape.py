@@ -3,6 +3,7 @@
 Every figure uses the same series set (bench/workload.py) per worker.
 """
 
+import gc
 import http.client
 import json
 import os
@@ -183,16 +184,24 @@ def stall(workers=48, seconds=6.0):
         server.start()
 
         def probe(duration):
+            # This process holds every earlier benchmark's garbage: a
+            # collection of it while a probe waits would be counted as
+            # the server's stall.
+            gc.collect()
+            gc.disable()
             conn = http.client.HTTPConnection('127.0.0.1', server.port)
             latencies = []
             deadline = time.time() + duration
-            while time.time() < deadline:
-                started = time.perf_counter()
-                conn.request('HEAD', '/sda/0/a/c/probe')
-                conn.getresponse().read()
-                latencies.append(time.perf_counter() - started)
-                time.sleep(0.002)
-            conn.close()
+            try:
+                while time.time() < deadline:
+                    started = time.perf_counter()
+                    conn.request('HEAD', '/sda/0/a/c/probe')
+                    conn.getresponse().read()
+                    latencies.append(time.perf_counter() - started)
+                    time.sleep(0.002)
+            finally:
+                gc.enable()
+                conn.close()
             return latencies
 
         quiet = probe(seconds)
