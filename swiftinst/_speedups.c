@@ -1800,18 +1800,21 @@ begin_request(RequestPath *self, PyObject *recorder, PyObject *env,
                         "one pid");
         goto failed;
     }
-    marker = PyList_GET_ITEM(path_current_pid, 0);
-    if (marker != self->adopted) {
+    if (PyList_GET_ITEM(path_current_pid, 0) != self->adopted) {
         /* the first request of this process: a new worker */
-        Py_INCREF(marker);
         outcome = PyObject_CallMethodNoArgs((PyObject *)self,
                                             str_adopt_process);
-        if (outcome == NULL) {
-            Py_DECREF(marker);
+        if (outcome == NULL)
+            goto failed;
+        Py_DECREF(outcome);
+        /* read after: adopting may store a new int there */
+        if (PyList_GET_SIZE(path_current_pid) != 1) {
+            PyErr_SetString(PyExc_TypeError, "store.current_pid is a list "
+                            "of one pid");
             goto failed;
         }
-        Py_DECREF(outcome);
-        Py_XSETREF(self->adopted, marker);
+        marker = PyList_GET_ITEM(path_current_pid, 0);
+        Py_XSETREF(self->adopted, Py_NewRef(marker));
     }
     call[0] = recorder;
     call[1] = env;
