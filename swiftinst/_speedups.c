@@ -763,25 +763,34 @@ empty_cache(Py_ssize_t size)
     return list;
 }
 
-/* cache[index], a series of the kind: found as mapping[key] and kept in
- * the cache (a list of ``size``, created in *cache when missing) the
- * first time.  A new reference, or NULL with an exception set. */
+/* cache[index], a series a kind has cached (a new reference), or NULL
+ * with no exception set if it has not. */
 static PyObject *
-cached_series(PyObject **cache, Py_ssize_t size, Py_ssize_t index,
-              PyObject *mapping, PyObject *key)
+cache_hit(PyObject *cache, Py_ssize_t index)
+{
+    if (cache == NULL || cache == Py_None ||
+            PyList_GET_ITEM(cache, index) == Py_None)
+        return NULL;
+    return Py_NewRef(PyList_GET_ITEM(cache, index));
+}
+
+/* A series a kind has not cached yet: mapping[key], kept at index in the
+ * cache (a list of ``size``, created in *cache when missing).  A new
+ * reference, or NULL with an exception set (as when mapping or key is
+ * NULL: its lookup failed). */
+static PyObject *
+cache_miss(PyObject **cache, Py_ssize_t size, Py_ssize_t index,
+           PyObject *mapping, PyObject *key)
 {
     PyObject *list = *cache, *values;
 
+    if (mapping == NULL || key == NULL)
+        return NULL;
     if (list == NULL || list == Py_None) {
         if ((list = empty_cache(size)) == NULL)
             return NULL;
         Py_XSETREF(*cache, list);
     }
-    values = PyList_GET_ITEM(list, index);
-    if (values != Py_None)
-        return Py_NewRef(values);
-    if (mapping == NULL || key == NULL)
-        return NULL;
     /* held: a Histograms' __missing__ runs Python code */
     Py_INCREF(list);
     values = PyObject_GetItem(mapping, key);
@@ -796,18 +805,17 @@ static PyObject *
 op_series(PyObject *kind_, int code)
 {
     KindSlots *kind = (KindSlots *)kind_;
-    PyObject *list = kind->op_series, *disk, *histograms, *values;
+    PyObject *disk, *histograms, *values = cache_hit(kind->op_series, code);
 
-    if (list != NULL && list != Py_None &&
-            PyList_GET_ITEM(list, code) != Py_None)
-        return Py_NewRef(PyList_GET_ITEM(list, code));
+    if (values != NULL)
+        return values;
     if ((disk = field(kind->disk, kind_, "disk")) == NULL)
         return NULL;
     Py_INCREF(disk);
     histograms = PyObject_GetAttr(disk, str_histograms);
-    values = cached_series(&kind->op_series, PyTuple_GET_SIZE(disk_op_names),
-                           code, histograms,
-                           PyTuple_GET_ITEM(disk_op_names, code));
+    values = cache_miss(&kind->op_series, PyTuple_GET_SIZE(disk_op_names),
+                        code, histograms,
+                        PyTuple_GET_ITEM(disk_op_names, code));
     Py_XDECREF(histograms);
     Py_DECREF(disk);
     return values;
@@ -828,14 +836,13 @@ status_series(PyObject *kind_, PyObject *status)
         first = PyUnicode_READ_CHAR(status, 0);
     if (first >= '1' && first <= '5')
         index = first - '0';
-    if (kind->status_series != NULL && kind->status_series != Py_None &&
-            PyList_GET_ITEM(kind->status_series, index) != Py_None)
-        return Py_NewRef(PyList_GET_ITEM(kind->status_series, index));
+    if ((values = cache_hit(kind->status_series, index)) != NULL)
+        return values;
     if ((by_status = field(kind->by_status, kind_, "by_status")) == NULL)
         return NULL;
     Py_INCREF(by_status);
     key = index ? PyUnicode_FromOrdinal(first) : Py_NewRef(str_empty);
-    values = cached_series(&kind->status_series, 6, index, by_status, key);
+    values = cache_miss(&kind->status_series, 6, index, by_status, key);
     Py_XDECREF(key);
     Py_DECREF(by_status);
     return values;
@@ -1784,6 +1791,18 @@ report_handled(PyObject *recorder, PyObject *component)
     PyErr_SetExcInfo(old_type, old_value, old_tb);
 }
 
+/* store.current_pid's item (borrowed), or NULL with TypeError. */
+static PyObject *
+current_pid_item(void)
+{
+    if (PyList_CheckExact(path_current_pid) &&
+            PyList_GET_SIZE(path_current_pid) == 1)
+        return PyList_GET_ITEM(path_current_pid, 0);
+    PyErr_SetString(PyExc_TypeError, "store.current_pid is a list of one "
+                    "pid");
+    return NULL;
+}
+
 /* InstrumentMiddleware.begin: the request's context (a new reference),
  * or NULL: with no exception set if instrumentation failed (counted, and
  * the request goes to Swift untouched), else with a BaseException that
@@ -1794,26 +1813,18 @@ begin_request(RequestPath *self, PyObject *recorder, PyObject *env,
 {
     PyObject *marker, *outcome, *ctx = NULL, *call[3];
 
-    if (!PyList_CheckExact(path_current_pid) ||
-            PyList_GET_SIZE(path_current_pid) != 1) {
-        PyErr_SetString(PyExc_TypeError, "store.current_pid is a list of "
-                        "one pid");
+    if ((marker = current_pid_item()) == NULL)
         goto failed;
-    }
-    if (PyList_GET_ITEM(path_current_pid, 0) != self->adopted) {
+    if (marker != self->adopted) {
         /* the first request of this process: a new worker */
         outcome = PyObject_CallMethodNoArgs((PyObject *)self,
                                             str_adopt_process);
         if (outcome == NULL)
             goto failed;
         Py_DECREF(outcome);
-        /* read after: adopting may store a new int there */
-        if (PyList_GET_SIZE(path_current_pid) != 1) {
-            PyErr_SetString(PyExc_TypeError, "store.current_pid is a list "
-                            "of one pid");
+        /* read again: adopting may store a new int there */
+        if ((marker = current_pid_item()) == NULL)
             goto failed;
-        }
-        marker = PyList_GET_ITEM(path_current_pid, 0);
         Py_XSETREF(self->adopted, Py_NewRef(marker));
     }
     call[0] = recorder;

@@ -157,7 +157,27 @@ class RequestFacts(object):
                 self.tpool_wait)
 
 
-class PyRequestContext(RequestFacts):
+class DiskOpList(object):
+    """Disk ops kept as a ``disk_ops`` list of ``(op, seconds)``: by the
+    Python context, and for work outside any request.  (The C context
+    offers the same three names over its own array.)"""
+
+    __slots__ = ()
+
+    def add_disk_op(self, op, seconds):
+        self.disk_ops.append((op, seconds))
+
+    @property
+    def disk_op_count(self):
+        return len(self.disk_ops)
+
+    @property
+    def op_sink(self):
+        """What a tpool call records its ops into."""
+        return self.disk_ops
+
+
+class PyRequestContext(RequestFacts, DiskOpList):
     """What the filter knows about one request while Swift serves it.
 
     The hot path only adds numbers: labels and live series come with the
@@ -202,18 +222,6 @@ class PyRequestContext(RequestFacts):
                 self.idle_mark = 0.0
             self.tpool_called = self.tpool_done = None
             self.slice_mark = 0
-
-    def add_disk_op(self, op, seconds):
-        self.disk_ops.append((op, seconds))
-
-    @property
-    def disk_op_count(self):
-        return len(self.disk_ops)
-
-    @property
-    def op_sink(self):
-        """What a tpool call of the request records its ops into."""
-        return self.disk_ops
 
     def __call__(self, status, *headers_and_exc_info):
         """Swift's start_response: note the status, pass the call on."""

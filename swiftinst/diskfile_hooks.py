@@ -269,7 +269,7 @@ def _timed_write(method):
     return timed
 
 
-class _Detached(object):
+class _Detached(context.DiskOpList):
     """What TimedTpool needs of a RequestContext, for a write outside any
     request."""
 
@@ -278,13 +278,6 @@ class _Detached(object):
     def __init__(self):
         self.disk_ops = []
         self.tpool_seconds = 0.0
-
-    def add_disk_op(self, op, seconds):
-        self.disk_ops.append((op, seconds))
-
-    @property
-    def op_sink(self):
-        return self.disk_ops
 
 
 # swift.obj.diskfile's module-level helpers and the op each one is.
