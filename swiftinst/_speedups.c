@@ -109,18 +109,27 @@ disk_op_code(PyObject *name)
     return -1;
 }
 
+/* The tuple (op, seconds), as Python code sees a disk op; NULL with an
+ * exception set if it cannot be made. */
+static PyObject *
+op_pair(PyObject *op, double seconds)
+{
+    PyObject *number = PyFloat_FromDouble(seconds), *pair;
+
+    if (number == NULL)
+        return NULL;
+    pair = PyTuple_Pack(2, op, number);
+    Py_DECREF(number);
+    return pair;
+}
+
 /* Append (op, seconds) to ``ops``; a failure here is dropped.  The caller
  * keeps the wrapped call's exception aside (PyErr_Fetch) meanwhile. */
 static void
 append_op(PyObject *ops, PyObject *op, double seconds)
 {
-    PyObject *number, *pair = NULL;
+    PyObject *pair = op_pair(op, seconds);
 
-    number = PyFloat_FromDouble(seconds);
-    if (number != NULL) {
-        pair = PyTuple_Pack(2, op, number);
-        Py_DECREF(number);
-    }
     if (pair == NULL || PyList_Append(ops, pair) < 0)
         PyErr_Clear();
     Py_XDECREF(pair);
@@ -821,8 +830,12 @@ op_series(PyObject *kind_, int code)
     return values;
 }
 
+/* Status classes a kind caches a series for: 1xx to 5xx at their digit,
+ * any other status at 0, under the key ''. */
+#define STATUS_CLASSES 6
+
 /* kind.by_status[status[0]]: the request-duration series of the status
- * class; any status that is not 1xx to 5xx shares the one of ''. */
+ * class. */
 static PyObject *
 status_series(PyObject *kind_, PyObject *status)
 {
@@ -842,7 +855,8 @@ status_series(PyObject *kind_, PyObject *status)
         return NULL;
     Py_INCREF(by_status);
     key = index ? PyUnicode_FromOrdinal(first) : Py_NewRef(str_empty);
-    values = cache_miss(&kind->status_series, 6, index, by_status, key);
+    values = cache_miss(&kind->status_series, STATUS_CLASSES, index,
+                        by_status, key);
     Py_XDECREF(key);
     Py_DECREF(by_status);
     return values;
@@ -986,14 +1000,12 @@ Context_dealloc(Context *self)
 static PyObject *
 Context_get_disk_ops(Context *self, void *closure)
 {
-    PyObject *ops = PyList_New(self->ops_len), *number, *pair;
+    PyObject *ops = PyList_New(self->ops_len), *pair;
     Py_ssize_t i;
 
     for (i = 0; ops != NULL && i < self->ops_len; i++) {
-        number = PyFloat_FromDouble(self->ops[i].seconds);
-        pair = number == NULL ? NULL : PyTuple_Pack(
-            2, PyTuple_GET_ITEM(disk_op_names, self->ops[i].code), number);
-        Py_XDECREF(number);
+        pair = op_pair(PyTuple_GET_ITEM(disk_op_names, self->ops[i].code),
+                       self->ops[i].seconds);
         if (pair == NULL)
             Py_CLEAR(ops);
         else

@@ -212,5 +212,5 @@ def test_the_c_call_hands_unusual_calls_to_handle(make_filter, monkeypatch):
         (args, kwargs)) or ['handled'])
     env = swob.Request.blank('/sda/0/a/c/o').environ
     assert f(env, start_response=None) == ['handled']
-    assert f(dict.__class__('Env', (dict,), {})(env), None) == ['handled']
+    assert f(type('Env', (dict,), {})(env), None) == ['handled']
     assert len(handled) == 2
