@@ -16,7 +16,7 @@ import time
 
 from swiftinst.exporters.prometheus import render
 from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
-from swiftinst.offhub import collector_paused
+from swiftinst.offhub import off_hub_work
 from swiftinst.store import MetricStore
 from swiftinst.testbed import ObjectServer
 
@@ -34,7 +34,7 @@ def _timed(fn, repeat):
 
 def scrape_once(store):
     """What GET /metrics does off the hub: merge and render."""
-    with collector_paused():
+    with off_hub_work():
         series, problems = store.merged()
         assert not problems, problems
         return render(series, store.bounds)
@@ -60,7 +60,7 @@ from prometheus_client import multiprocess
 from prometheus_client.exposition import generate_latest
 from swiftinst import metrics
 from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
-from swiftinst.offhub import collector_paused
+from swiftinst.offhub import off_hub_work
 from bench import workload
 workers, repeat = int(sys.argv[1]), int(sys.argv[2])
 directory = os.environ['PROMETHEUS_MULTIPROC_DIR']
@@ -177,9 +177,12 @@ def stall(workers=48, seconds=6.0):
     """Probe latency of a worker while it serves back-to-back scrapes of
     ``workers`` workers' data, against the same probe without scrapes."""
     server = ObjectServer(workers=1, devices=('sda',),
-                          filter_options={'flush_interval': '1'})
+                          filter_options={'flush_interval': '1'},
+                          command_prefix=workload.on_cpu(workload.SERVER_CPU))
     fake = workload.FakeWorkers(server.metrics_dir, DEFAULT_LATENCY_BUCKETS,
                                 workers - 1)
+    everywhere = os.sched_getaffinity(0)
+    cpus = {int(workload.LOAD_CPU)} if len(everywhere) > 1 else everywhere
     try:
         server.start()
 
@@ -189,6 +192,7 @@ def stall(workers=48, seconds=6.0):
             # the server's stall.
             gc.collect()
             gc.disable()
+            os.sched_setaffinity(0, cpus)
             conn = http.client.HTTPConnection('127.0.0.1', server.port)
             latencies = []
             deadline = time.time() + duration
@@ -200,6 +204,7 @@ def stall(workers=48, seconds=6.0):
                     latencies.append(time.perf_counter() - started)
                     time.sleep(0.002)
             finally:
+                os.sched_setaffinity(0, everywhere)
                 gc.enable()
                 conn.close()
             return latencies
@@ -209,6 +214,7 @@ def stall(workers=48, seconds=6.0):
         # would hold this process's GIL while the probe waits to time a
         # reply, and its stalls would be counted as the server's.
         scraper = subprocess.Popen(
+            workload.on_cpu(workload.LOAD_CPU) +
             [sys.executable, '-c', SCRAPER, str(server.port),
              str(seconds + 1.0)], stdout=subprocess.PIPE, text=True)
         time.sleep(0.5)

@@ -11,6 +11,17 @@ import os
 from swiftinst import metrics
 from swiftinst.store import MetricStore
 
+# A server under test runs on one core, what loads or probes it on the
+# other, so neither takes CPU from the other.
+SERVER_CPU = '1'
+LOAD_CPU = '0'
+
+
+def on_cpu(cpu):
+    """A command prefix pinning to ``cpu``; empty on a single core."""
+    return ['taskset', '-c', cpu] if (os.cpu_count() or 1) > 1 else []
+
+
 DEVICES = ['d%02d' % i for i in range(12)]
 POLICIES = ('0', '1')
 STATUSES = ('2xx', '3xx', '4xx', '5xx', 'other')

@@ -19,10 +19,9 @@ import ipaddress
 import os
 
 import eventlet
-from eventlet import tpool
 from swift.common.utils import get_logger
 
-from swiftinst import diskfile_hooks, speedups
+from swiftinst import diskfile_hooks, offhub, speedups
 from swiftinst.config import parse_config
 from swiftinst.context import LabelPolicy, RequestContext, device_of, \
     unregister
@@ -31,7 +30,6 @@ from swiftinst.eventloop import EventLoopAccounting
 from swiftinst.exporters import prometheus
 from swiftinst.exporters.statsd import StatsdExporter
 from swiftinst.input import TimedInput
-from swiftinst.offhub import collector_paused
 from swiftinst.recorder import Recorder
 from swiftinst.store import MetricStore, current_pid
 from swiftinst.transparent import drop_own_frame
@@ -210,9 +208,9 @@ class InstrumentMiddleware(_RequestPath):
 
     def flush(self, compact=False):
         try:
-            self._count_problems(tpool.execute(self.store.flush))
+            self._count_problems(offhub.execute(self.store.flush))
             if compact:
-                self._count_problems(tpool.execute(self.store.compact))
+                self._count_problems(offhub.execute(self.store.compact))
         except Exception as err:
             self.recorder.error('store', 'cannot write to metrics_dir %s: %s'
                                 % (self.config.metrics_dir, err))
@@ -220,7 +218,7 @@ class InstrumentMiddleware(_RequestPath):
     def _sample_disk_state_forever(self):
         while True:
             try:
-                tpool.execute(self.disk_state.sample_if_elected)
+                offhub.execute(self.disk_state.sample_if_elected)
             except Exception as err:
                 self.recorder.error('diskstate', 'cannot sample the devices '
                                     'or write to metrics_dir: %s' % err)
@@ -271,7 +269,7 @@ class InstrumentMiddleware(_RequestPath):
             return self._plain(start_response, '403 Forbidden',
                                b'Forbidden\n')
         try:
-            headers, body, problems = tpool.execute(
+            headers, body, problems = offhub.execute(
                 self._scrape_off_hub, env.get('HTTP_ACCEPT'),
                 env.get('HTTP_ACCEPT_ENCODING'))
             self._count_problems(problems)
@@ -289,15 +287,13 @@ class InstrumentMiddleware(_RequestPath):
         Problems found on the way are added to this scrape's error counts
         here and, by ``_count_problems`` on the hub, to the store.
         """
-        with collector_paused():
-            series, problems = self.store.merged()
-            series.update(self.disk_state.published())
-            for problem in problems:
-                key = (metrics.INSTRUMENTATION_ERRORS.name,
-                       (problem.component,))
-                series[key] = [series.get(key, [0])[0] + 1, 0.0]
-            headers, body = prometheus.render(
-                series, self.store.bounds, accept, accept_encoding)
+        series, problems = self.store.merged()
+        series.update(self.disk_state.published())
+        for problem in problems:
+            key = (metrics.INSTRUMENTATION_ERRORS.name, (problem.component,))
+            series[key] = [series.get(key, [0])[0] + 1, 0.0]
+        headers, body = prometheus.render(
+            series, self.store.bounds, accept, accept_encoding)
         return headers, body, problems
 
 

@@ -1,17 +1,20 @@
 """Courtesy for work that runs in a native thread beside the eventlet hub.
 
-A scrape merges and renders in a tpool thread so the hub keeps serving.
-But the two threads share the GIL: a busy native thread keeps it for up to
-``sys.getswitchinterval()`` (5 ms) each time the hub asks for it back, and
-the hub asks after every syscall, so one request can wait tens of
-milliseconds (measured: 54 ms).  Long loops off the hub call ``pause()``,
-which hands the GIL over every QUANTUM seconds of work.
+A scrape merges and renders, and every worker flushes its snapshot, in a
+tpool thread so the hub keeps serving.  But the two threads share the
+GIL, and the hub gives it up at every syscall: each time it asks for it
+back, it waits until the native thread lets go, which CPython forces only
+after ``sys.getswitchinterval()`` (5 ms).  A request makes dozens of
+syscalls, so without care one request waited tens of milliseconds
+(measured: 54 ms).  Hence ``off_hub_work``, around all such work, and
+``pause()`` in its long loops.
 """
 
 import gc
+import sys
 import time
 
-from eventlet import patcher
+from eventlet import patcher, tpool
 
 QUANTUM = 0.0002
 _sleep = patcher.original('time').sleep
@@ -27,30 +30,47 @@ def pause():
         _last[0] = _clock()
 
 
-_gc_lock = patcher.original('threading').Lock()
-_gc_holders = [0]
-_gc_was_enabled = [False]
+_lock = patcher.original('threading').Lock()
+_holders = [0]
+_saved = {}
 
 
-class collector_paused(object):
-    """Keep the cyclic GC from running while a scrape allocates.
+class off_hub_work(object):
+    """While native threads merge, render or flush: hand the hub the GIL
+    within a QUANTUM, and keep the cyclic GC from running.
 
-    A scrape makes thousands of short-lived lists; the collections they
-    trigger traverse the whole worker heap while holding the GIL, which
-    stalled the hub for 25 ms in a 48-worker scrape.  The scrape's garbage
-    has no cycles, so nothing is lost by deferring collection until it
-    ends.  Nested and concurrent scrapes are counted.
+    The switch interval, shortened, bounds every wait of the hub for the
+    GIL, in loops that ``pause()`` misses as well.  The collections that a
+    scrape's thousands of short-lived lists trigger traverse the whole
+    worker heap holding the GIL (a 25 ms stall in a 48-worker scrape); the
+    scrape's garbage has no cycles, so deferring them loses nothing.  Both
+    are process-wide, so nested and concurrent holders are counted and the
+    last one out restores them.
     """
 
     def __enter__(self):
-        with _gc_lock:
-            if _gc_holders[0] == 0:
-                _gc_was_enabled[0] = gc.isenabled()
+        with _lock:
+            if _holders[0] == 0:
+                _saved['gc'] = gc.isenabled()
+                _saved['switch_interval'] = sys.getswitchinterval()
                 gc.disable()
-            _gc_holders[0] += 1
+                sys.setswitchinterval(QUANTUM)
+            _holders[0] += 1
 
     def __exit__(self, *exc):
-        with _gc_lock:
-            _gc_holders[0] -= 1
-            if _gc_holders[0] == 0 and _gc_was_enabled[0]:
-                gc.enable()
+        with _lock:
+            _holders[0] -= 1
+            if _holders[0] == 0:
+                sys.setswitchinterval(_saved['switch_interval'])
+                if _saved['gc']:
+                    gc.enable()
+
+
+def _courteously(func, args):
+    with off_hub_work():
+        return func(*args)
+
+
+def execute(func, *args):
+    """``tpool.execute(func, *args)`` inside ``off_hub_work``."""
+    return tpool.execute(_courteously, func, args)
