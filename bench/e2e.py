@@ -1,11 +1,14 @@
 """End-to-end overhead: a bare object server against the same with the filter.
 
 Both servers run at once (``workers = 1``, pinned to one core with
-taskset); wrk, pinned to the other core, loads them in alternating short
-runs (A B, B A, ...), so slow drifts of this shared machine hit both
-sides alike.  Each pair gives a throughput ratio and a CPU-per-request
-ratio (from /proc/<pid>/stat of the server's processes); the medians are
-the figures.
+taskset); wrk, pinned to the other core, loads them in turn.  A pair
+gives each side ``seconds`` of load, as two halves in the order A B B A
+(or B A A B): the host's speed drifts over seconds (successive 1 s runs
+correlate at 0.45-0.48), and a drift that is linear over the pair hits
+both sides alike.  Measured here, that cut the spread of a bare-vs-bare
+pair's ratio from 6.4 % (A B, 2 s each) to 3.9 %.  Each pair gives a
+throughput ratio and a CPU-per-request ratio (from /proc/<pid>/stat of
+the server's processes); the medians are the figures.
 
 A side-by-side row loads both servers at the same time instead, each
 with its own wrk: they share the server core, so a burst of the host's
@@ -33,10 +36,10 @@ import time
 
 from swiftinst.testbed import ObjectServer
 
+from bench import workload
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 LUA = os.path.join(HERE, 'load.lua')
-SERVER_CPU = '1'
-LOAD_CPU = '0'
 # Idle time before each run, so the previous run's tail does not leak in.
 SETTLE_SECONDS = 0.3
 # A/B pairs per pair of freshly started servers.
@@ -56,8 +59,7 @@ def run_wrk_together(servers, seconds, concurrency, env,
     commands = [['wrk', '-t1', '-c%d' % concurrency, '-d%ds' % seconds,
                  '--timeout', '30s', '-s', LUA,
                  'http://127.0.0.1:%d' % server.port] for server in servers]
-    if os.cpu_count() and os.cpu_count() > 1:
-        commands = [['taskset', '-c', LOAD_CPU] + c for c in commands]
+    commands = [workload.on_cpu(workload.LOAD_CPU) + c for c in commands]
     cpu_before = [server.cpu_seconds() for server in servers]
     procs = [subprocess.Popen(command, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True,
@@ -76,10 +78,25 @@ def run_wrk_together(servers, seconds, concurrency, env,
         if result['errors'] or (result['non2xx'] and not errors_expected):
             raise RuntimeError('wrk saw errors against %s: %s'
                                % (server.conf_path, result))
-        result['rps'] = result['requests'] / (result['duration_us'] / 1e6)
-        result['cpu_per_request'] = cpu / max(result['requests'], 1)
-        results.append(result)
+        result['cpu_seconds'] = cpu
+        results.append(with_rates(result))
     return results
+
+
+def with_rates(result):
+    result['rps'] = result['requests'] / (result['duration_us'] / 1e6)
+    result['cpu_per_request'] = (result['cpu_seconds'] /
+                                 max(result['requests'], 1))
+    return result
+
+
+def joined(halves):
+    """One side of a pair, from its two half runs."""
+    return with_rates({
+        'requests': sum(h['requests'] for h in halves),
+        'duration_us': sum(h['duration_us'] for h in halves),
+        'cpu_seconds': sum(h['cpu_seconds'] for h in halves),
+        'p99_us': max(h['p99_us'] for h in halves)})
 
 
 def prefill(server, objects, size):
@@ -119,9 +136,8 @@ class Scenario(object):
     def _server(self, instrument, options):
         return ObjectServer(root=self._root(), devices=('sda',), workers=1,
                             instrument=instrument, filter_options=options,
-                            command_prefix=['taskset', '-c', SERVER_CPU]
-                            if (os.cpu_count() or 1) > 1
-                            else ())
+                            command_prefix=workload.on_cpu(
+                                workload.SERVER_CPU))
 
     def _round(self, pairs, seconds, seed, a, b):
         """Fresh servers (one hash seed for both), ``pairs`` A/B pairs."""
@@ -156,10 +172,14 @@ class Scenario(object):
                     a.append(a_run)
                     b.append(b_run)
                     continue
-                for server in servers if bare_first else servers[::-1]:
+                halves = {id(server): [] for server in servers}
+                first, second = servers if bare_first else servers[::-1]
+                for server in (first, second, second, first):
                     time.sleep(SETTLE_SECONDS)
-                    runs[id(server)].append(
-                        run_wrk(server, seconds, self.concurrency, env))
+                    halves[id(server)].append(run_wrk(
+                        server, seconds // 2, self.concurrency, env))
+                for server in servers:
+                    runs[id(server)].append(joined(halves[id(server)]))
         finally:
             for server in servers:
                 root = server.root
@@ -186,6 +206,8 @@ class Scenario(object):
             'instrumented_rps': statistics.median(r['rps'] for r in b),
             'throughput_ratio': statistics.median(
                 y['rps'] / x['rps'] for x, y in zip(a, b)),
+            'pair_throughput_ratios': [
+                round(y['rps'] / x['rps'], 4) for x, y in zip(a, b)],
             'baseline_cpu_us': 1e6 * statistics.median(
                 r['cpu_per_request'] for r in a),
             'instrumented_cpu_us': 1e6 * statistics.median(
@@ -225,9 +247,14 @@ def scenarios():
 
 
 def main(pairs=15, seconds=2, only=None, bar_pairs=BAR_PAIRS, exact=False):
-    """Every scenario (or those whose name contains ``only``, or is it if
+    """``seconds``, a side's share of a pair, must be even: wrk runs whole
+    seconds, and each side runs twice.
+
+    Every scenario (or those whose name contains ``only``, or is it if
     ``exact``): ``pairs`` pairs each, ``bar_pairs`` for those with a bar
     and the control."""
+    if seconds < 2 or seconds % 2:
+        raise ValueError('seconds must be even, not %r' % seconds)
     results = []
     for scenario in scenarios():
         if only and (only != scenario.name if exact

@@ -127,7 +127,7 @@ def main(argv=None):
             results['scrape'] = scrape.main()
     if 'e2e' in only:
         if args.quick:
-            results['e2e'] = e2e.main(pairs=3, seconds=1,
+            results['e2e'] = e2e.main(pairs=3, seconds=2,
                                       only='PUT 4 KiB, tmpfs', bar_pairs=3,
                                       exact=True)
         else:
