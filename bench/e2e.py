@@ -91,7 +91,7 @@ def with_rates(result):
 
 
 def joined(halves):
-    """One side of a pair, from its two half runs."""
+    """One side of a pair, from its two half runs (p99: the larger)."""
     return with_rates({
         'requests': sum(h['requests'] for h in halves),
         'duration_us': sum(h['duration_us'] for h in halves),
