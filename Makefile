@@ -8,28 +8,36 @@ PYTEST_ARGS ?=
 
 .PHONY: venv test unit functional test-compat demo bench bench-quick bench-instructions bench-cold soak repro clean
 
-$(STAMP): setup.cfg setup.py requirements-test.txt swiftinst/_speedups.c
+# The modules compiled from their own source (swiftinst/compiled.py): a
+# .pxd beside each.  An edit to one rebuilds them in place.
+COMPILED := $(wildcard swiftinst/*.pxd) $(patsubst %.pxd,%.py,$(wildcard swiftinst/*.pxd))
+
+$(STAMP): setup.cfg setup.py pyproject.toml requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e . -r requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt
 	touch $@
 
-venv: $(STAMP)
+BUILD_STAMP := $(VENV)/.built-stamp
+$(BUILD_STAMP): $(STAMP) $(COMPILED)
+	rm -f swiftinst/*.so
+	$(PY) -m pip install --quiet --no-build-isolation -e .
+	touch $@
 
-# The C timers (when built), then the unit tests and the core functional
-# tests again with the pure-Python timers, as on a node without a compiler.
-PURE_PYTHON_TESTS := tests/unit tests/functional/test_object_server.py \
-	tests/functional/test_identical_responses.py
+venv: $(BUILD_STAMP)
 
-test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS) tests
-	SWIFTINST_PURE_PYTHON=1 $(PY) -m pytest -q $(PYTEST_ARGS) \
-		$(PURE_PYTHON_TESTS)
+# Every test file twice: with the compiled request path, then with the
+# same modules interpreted, as on a node without a compiler.  Each run
+# checks that it ran the mode it was asked for (tests/unit/test_compiled).
+test: $(BUILD_STAMP)
+	SWIFTINST_EXPECT=compiled $(PY) -m pytest -q $(PYTEST_ARGS) tests
+	SWIFTINST_EXPECT=interpreted SWIFTINST_PURE_PYTHON=1 \
+		$(PY) -m pytest -q $(PYTEST_ARGS) tests
 
-unit: $(STAMP)
+unit: $(BUILD_STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests/unit
 
-functional: $(STAMP)
+functional: $(BUILD_STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests/functional
 
 # The functional tests against the oldest supported Swift (2.29, the Ubuntu
@@ -39,55 +47,62 @@ functional: $(STAMP)
 SWIFT_oldest := swift~=2.29.0
 SWIFT_newest := swift
 
-.venv-swift-%/.installed-stamp: setup.cfg setup.py requirements-test.txt \
-		swiftinst/_speedups.c
+.venv-swift-%/.installed-stamp: setup.cfg setup.py pyproject.toml \
+		requirements-test.txt $(COMPILED)
 	$(PYTHON) -m venv .venv-swift-$*
 	.venv-swift-$*/bin/python -m pip install --quiet --upgrade pip
-	.venv-swift-$*/bin/python -m pip install --quiet --upgrade -e . \
+	.venv-swift-$*/bin/python -m pip install --quiet \
 		-r requirements-test.txt '$(SWIFT_$*)'
+	.venv-swift-$*/bin/python -m pip install --quiet --no-build-isolation \
+		-e .
 	touch $@
 
 .PRECIOUS: .venv-swift-%/.installed-stamp
 
+# Both modes here too.
 test-swift-%: .venv-swift-%/.installed-stamp
-	.venv-swift-$*/bin/python -m pytest -q $(PYTEST_ARGS) tests/functional
+	SWIFTINST_EXPECT=compiled .venv-swift-$*/bin/python -m pytest -q \
+		$(PYTEST_ARGS) tests/functional tests/unit/test_compiled.py
+	SWIFTINST_EXPECT=interpreted SWIFTINST_PURE_PYTHON=1 \
+		.venv-swift-$*/bin/python -m pytest -q $(PYTEST_ARGS) \
+		tests/functional tests/unit/test_compiled.py
 
 test-compat: test-swift-oldest test-swift-newest
 
-demo: $(STAMP)
+demo: $(BUILD_STAMP)
 	$(VENV)/bin/swiftinst demo
 
 clean:
-	rm -rf $(VENV) .venv-swift-* build *.egg-info .pytest_cache \
-		swiftinst/_speedups*.so
+	rm -rf $(VENV) .venv-swift-* build dist *.egg-info .pytest_cache \
+		swiftinst/*.so swiftinst/*.c
 
 # Benchmarks need wrk (Debian package) and, for pinning, taskset.
-bench: $(STAMP)
+bench: $(BUILD_STAMP)
 	$(PY) -m bench.run
 
-bench-quick: $(STAMP)
+bench-quick: $(BUILD_STAMP)
 	$(PY) -m bench.run --quick
 
 # A worker's memory over 100,000 mixed requests (wrk; a few minutes).
-soak: $(STAMP)
+soak: $(BUILD_STAMP)
 	$(PY) -m bench.soak
 
 # Instructions per PUT under callgrind (Debian's valgrind): repeatable to
 # 0.03 % (an odd in-process run 1 %), for telling which part of the filter
 # costs what; then the same in a real worker, for PUTs and GETs.
-bench-instructions: $(STAMP)
+bench-instructions: $(BUILD_STAMP)
 	$(PY) -m bench.instructions
 	$(PY) -m bench.instructions --worker
 
 # The request path hot and with the caches evicted between requests
 # (BENCHMARKS.rst: what instructions do not show).
-bench-cold: $(STAMP)
+bench-cold: $(BUILD_STAMP)
 	$(PY) -m bench.coldcache
 
 # The seed thread's slowdown on a loop-mounted XFS (root; Debian's xfsprogs,
 # wrk and libfuse2), with swiftinst's figures: bench/results/repro-*.{csv,png}
 REPRO_STAMP := $(VENV)/.repro-stamp
-$(REPRO_STAMP): $(STAMP) requirements-repro.txt
+$(REPRO_STAMP): $(BUILD_STAMP) requirements-repro.txt
 	$(PY) -m pip install --quiet -r requirements-repro.txt
 	touch $@
 

@@ -43,7 +43,8 @@ def per_call(fn, loops=LOOPS, repeat=REPEAT):
 
 
 def swiftinst_added():
-    from swiftinst.context import LabelPolicy, RequestContext
+    from swiftinst.context import RequestContext
+    from swiftinst.labels import LabelPolicy
     from swiftinst.input import TimedInput
     from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
     from swiftinst.recorder import Recorder

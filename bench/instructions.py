@@ -8,8 +8,8 @@ of the filter costs what.  Each variant runs N and 4N PUTs through Swift's
 ObjectController in-process (swob requests, eventlet monkey-patched) and
 the difference divided by 3N is the steady per-PUT count.
 
-Variants: bare (no filter), filter (the default options), pure (the
-filter with its pure-Python timers), accounting (the filter with
+Variants: bare (no filter), filter (the default options, compiled),
+pure (the same modules interpreted), accounting (the filter with
 event-loop accounting on), request (the filter without
 its diskfile hooks), no-hub-wrappers and no-helpers (the filter less one
 group of diskfile hooks), detached (the hooks alone, with no filter: disk
@@ -17,7 +17,9 @@ work outside any request, as replication does).
 
 ``--worker`` counts the same in a real ``swift-object-server`` worker
 (``workers = 1``, devices on /dev/shm), eventlet's HTTP server included,
-for PUTs and for GETs of one 4 KiB object: 200 requests of warm-up, then
+for PUTs and for GETs of one 4 KiB object, bare and with the filter
+compiled, interpreted and compiled with event-loop accounting on
+(``WORKER_VARIANTS``): 200 requests of warm-up, then
 callgrind's counters are zeroed and dumped around WORKER_REQUESTS
 sequential requests.  The flusher and the disk-state
 sampler are set to (almost) never run: under valgrind a PUT takes 50
@@ -135,14 +137,25 @@ def _worker_instructions(server, out_dir, method, count):
                              re.M).group(1))
 
 
-def worker_per_request(instrument, method, count=WORKER_REQUESTS):
+# name -> (filtered, extra filter options, interpreted)
+WORKER_VARIANTS = {
+    'bare': (False, {}, False),
+    'compiled': (True, {}, False),
+    'interpreted': (True, {}, True),
+    'accounting': (True, {'event_loop_accounting': 'true'}, False),
+}
+
+
+def worker_per_request(variant, method, count=WORKER_REQUESTS):
     from swiftinst.testbed import ObjectServer
+    instrument, options, interpreted = WORKER_VARIANTS[variant]
     root = tempfile.mkdtemp(prefix='swiftinst-instr-', dir='/dev/shm')
     server = ObjectServer(
         root=root, devices=('sda',), workers=1, instrument=instrument,
-        filter_options={'flush_interval': '3600',
-                        'disk_state_interval': '0'},
-        env={'PYTHONHASHSEED': '0'},
+        filter_options=dict({'flush_interval': '3600',
+                             'disk_state_interval': '0'}, **options),
+        env={'PYTHONHASHSEED': '0',
+             'SWIFTINST_PURE_PYTHON': '1' if interpreted else '0'},
         command_prefix=['valgrind', '--tool=callgrind', '--trace-children=yes',
                         '--callgrind-out-file=' +
                         os.path.join(root, 'callgrind.%p')])
@@ -154,14 +167,16 @@ def worker_per_request(instrument, method, count=WORKER_REQUESTS):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def main_worker():
-    print('%-16s %12s %10s' % ('worker', 'instr/req', 'added'))
+def main_worker(variants=('compiled', 'interpreted', 'accounting')):
+    print('%-22s %12s %10s' % ('worker', 'instr/req', 'added'))
     for method in ('PUT', 'GET'):
-        base = worker_per_request(False, method)
-        inst = worker_per_request(True, method)
-        print('%-16s %12.0f %10s' % ('bare ' + method, base, '-'))
-        print('%-16s %12.0f %+9.1f%%' % ('filter ' + method, inst,
-                                         100.0 * (inst - base) / base))
+        base = worker_per_request('bare', method)
+        print('%-22s %12.0f %10s' % ('bare ' + method, base, '-'))
+        for variant in variants:
+            n = worker_per_request(variant, method)
+            print('%-22s %12.0f %+9.1f%%' % (
+                '%s %s' % (variant, method), n, 100.0 * (n - base) / base),
+                flush=True)
 
 
 def main(variants):
@@ -179,6 +194,6 @@ if __name__ == '__main__':
     if sys.argv[1:2] == ['--run']:
         run_puts(sys.argv[2], int(sys.argv[3]))
     elif sys.argv[1:2] == ['--worker']:
-        main_worker()
+        main_worker(sys.argv[2:] or tuple(WORKER_VARIANTS)[1:])
     else:
         main(sys.argv[1:] or VARIANTS)

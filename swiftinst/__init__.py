@@ -6,3 +6,7 @@ disk?  See README.rst for how to enable it.
 """
 
 __version__ = '0.1.0'
+
+from swiftinst import compiled as _compiled
+
+_compiled.choose()

@@ -9,52 +9,40 @@ Two kinds of code run a PUT's disk work:
   or linkat, fsync_dir), ``_finalize_durable`` for EC, and the periodic
   ``fdatasync``.  A native thread must never touch a metric, statsd or
   anything that may take a green lock: that hangs the worker.  So the
-  module-level helpers only record into the request (a plain list, or
-  the C context's own array), found through a native thread-local.
+  module-level helpers only append to the request's list of disk ops,
+  found through a native thread-local.
 
 Either way a timing is one ``(op, seconds)`` added to the running
 request's disk ops (from a tpool thread while the greenthread waits for
 it); the request records them on the hub when it ends, under its own
-device and policy.  (The C context keeps them as records in a C array;
-the Python one as a list.)  Work done outside any request is recorded as
-soon as it is done, under the device of the diskfile it was done for.
+device and policy.  Work done outside any request is recorded as soon as
+it is done, under the device of the diskfile it was done for.
 
 Hooks replace attributes of ``swift.obj.diskfile`` and its classes;
 ``uninstall()`` puts the originals back.  A hook point missing in some Swift
 release is reported by ``install()`` and skipped.
-
-The helpers, the hand-off to the tpool thread, the two ``open`` methods
-and a request's writes are timed by the C timers of
-``swiftinst/_speedups.c`` when they are available (see ``speedups``); the
-Python wrappers here are their reference and fallback.
 """
 
 import functools
 import time
 
-import greenlet
-from eventlet import patcher
-
-from swiftinst import context, speedups
+from swiftinst import context, hub
 from swiftinst.transparent import drop_own_frame
 
 _monotonic = time.monotonic
-_getcurrent = greenlet.getcurrent
-_native_ident = patcher.original('_thread').get_ident
+_getcurrent = hub.getcurrent
 _active_get = context.active_get
 
 # The installed recorder; None disables recording but keeps the hooks.
 _recorder = None
 # .ops: the list a tpool thread appends its timings to.  A real (not
 # green) thread-local: the threads are native.
-_native_local = patcher.original('_thread')._local()
+_native_local = hub.native_local()
 # greenlet -> _Detached, while a DiskFileWriter.write outside any request
 # runs: what TimedTpool needs of a request context.
 _detached = {}
 # (owner, attribute name) -> original value, for uninstall().
 _originals = {}
-# The hub thread's ident: helpers called there outside tpool are timed too.
-_hub_ident = None
 
 
 def _record_detached(ops, diskfile):
@@ -78,12 +66,6 @@ def _timed_helper(op, func, nesting=False):
     time, less the ops appended while it ran, so the ops of one PUT add up
     to the time spent, never more.
     """
-    native = speedups.native
-    if native is not None:
-        return native.HelperTimer(
-            op, func, functools.partial(_timed_outside_tpool, op, func),
-            nesting)
-
     @functools.wraps(func)
     def timed(*args, **kwargs):
         try:
@@ -117,7 +99,7 @@ def _timed_outside_tpool(op, func, *args, **kwargs):
     request, else untouched (some other native thread of ours or Swift's;
     without a diskfile, work outside a request has no device)."""
     try:
-        ctx = None if _recorder is None or _native_ident() != _hub_ident \
+        ctx = None if _recorder is None or not hub.on_hub_thread() \
             else _active_get(_getcurrent())
         if ctx is None:
             return func(*args, **kwargs)
@@ -133,8 +115,7 @@ def _timed_outside_tpool(op, func, *args, **kwargs):
 
 def _in_native_thread(ops, called, func, args, kwargs):
     """What a tpool thread runs: ``func``, with the helpers it calls
-    appending to ``ops``.  (``_speedups.run_with_native_ops`` when the C
-    timers are used.)"""
+    appending to ``ops``."""
     ops.append(('tpool_wait', _monotonic() - called))
     _native_local.ops = ops
     try:
@@ -151,20 +132,10 @@ class TimedTpool(object):
 
     Measures the queueing delay (``tpool_wait``) and lets the helpers
     called in the native thread record into the request's disk ops.
-    With the C timers, a request's calls go to a ``TpoolTimer`` and only
-    the others reach ``execute`` below.
     """
 
-    def __init__(self, real, in_native_thread):
+    def __init__(self, real):
         self._real = real
-        self._in_native_thread = in_native_thread
-        native = speedups.native
-        if native is not None:
-            # An instance attribute, so the C timer is called unbound;
-            # calls outside a request still go to the method below.
-            self.execute = native.TpoolTimer(
-                in_native_thread, real, context.active, _getcurrent,
-                self.execute)
 
     def __getattr__(self, name):
         return getattr(self._real, name)
@@ -175,10 +146,10 @@ class TimedTpool(object):
                 return self._real.execute(func, *args, **kwargs)
             current = _getcurrent()
             holder = _active_get(current) or _detached.get(current)
-            ops = [] if holder is None else holder.op_sink
+            ops = [] if holder is None else holder.disk_ops
             called = _monotonic()
             try:
-                return self._real.execute(self._in_native_thread, ops,
+                return self._real.execute(_in_native_thread, ops,
                                           called, func, args, kwargs)
             finally:
                 if holder is None:
@@ -204,12 +175,6 @@ def _record_method_detached(of_writer, op, seconds, instance):
 def _timed_method(op, method, of_writer):
     """Time ``method`` of a DiskFile, or of a DiskFileWriter (``of_writer``)
     whose ops are then charged to its ``_diskfile``."""
-    native = speedups.native
-    if native is not None:
-        return native.MethodTimer(
-            op, method, context.active, _getcurrent,
-            functools.partial(_record_method_detached, of_writer))
-
     @functools.wraps(method)
     def timed(self, *args, **kwargs):
         started = _monotonic()
@@ -230,11 +195,7 @@ def _timed_method(op, method, of_writer):
 
 
 def _timed_write(method):
-    """DiskFileWriter.write, less the fdatasync it may do through tpool.
-
-    The C WriteTimer, when available, times the writes of a request and
-    hands every other call to the Python wrapper below.
-    """
+    """DiskFileWriter.write, less the fdatasync it may do through tpool."""
     @functools.wraps(method)
     def timed(self, *args, **kwargs):
         if _recorder is None:
@@ -256,20 +217,16 @@ def _timed_write(method):
             drop_own_frame(exc)
             raise
         finally:
-            holder.add_disk_op('write', _monotonic() - started -
-                               (holder.tpool_seconds - in_tpool_before))
+            holder.disk_ops.append(('write', _monotonic() - started -
+                                    (holder.tpool_seconds - in_tpool_before)))
             if detached:
                 del _detached[current]
                 _record_detached(holder.disk_ops,
                                  getattr(self, '_diskfile', None))
-    native = speedups.native
-    if native is not None:
-        return native.WriteTimer('write', method, context.active,
-                                 _getcurrent, timed)
     return timed
 
 
-class _Detached(context.DiskOpList):
+class _Detached(object):
     """What TimedTpool needs of a RequestContext, for a write outside any
     request."""
 
@@ -348,11 +305,9 @@ def install(recorder):
     Returns the names of hook points this Swift does not have, so the
     caller can say once which timings are unavailable.
     """
-    global _recorder, _hub_ident
-    _hub_ident = _native_ident()
+    global _recorder
+    hub.mark_hub_thread()
     _recorder = recorder
-    if speedups.native is not None:
-        speedups.native.set_recording(True)
     if _originals:
         return []
     from swift.obj import diskfile
@@ -367,9 +322,7 @@ def install(recorder):
         if nesting:
             _hook_nested_fsync_dir(helper, diskfile)
     if hasattr(getattr(diskfile, 'tpool', None), 'execute'):
-        _replace(diskfile, 'tpool', TimedTpool(
-            diskfile.tpool, _in_native_thread if speedups.native is None
-            else speedups.native.run_with_native_ops))
+        _replace(diskfile, 'tpool', TimedTpool(diskfile.tpool))
     else:
         missing.append('tpool')
     for class_name, method_name, factory in _METHODS:
@@ -385,8 +338,6 @@ def uninstall():
     """Restore swift.obj.diskfile exactly as it was (for tests)."""
     global _recorder
     _recorder = None
-    if speedups.native is not None:
-        speedups.native.set_recording(False)
     for (owner, name), original in _originals.items():
         setattr(owner, name, original)
     _originals.clear()

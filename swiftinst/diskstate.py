@@ -22,6 +22,7 @@ import os
 import time
 
 from swiftinst import metrics
+from swiftinst.series import Series
 
 STATE_FILE = 'diskstate'
 LOCK_FILE = 'diskstate.lock'
@@ -199,9 +200,8 @@ class DiskStateSampler(object):
         return True
 
     def published(self, now=None):
-        """The latest sample as series for the renderer (counters and
-        gauges as ``[value, 0.0]``), or {} if none is fresh.  Native
-        thread."""
+        """The latest sample as ``{key: Series}`` for the renderer, or {}
+        if none is fresh.  Native thread."""
         try:
             with open(os.path.join(self.metrics_dir, STATE_FILE), 'rb') as f:
                 taken, values = marshal.loads(f.read())
@@ -209,5 +209,9 @@ class DiskStateSampler(object):
             return {}
         if (now or time.time()) - taken > STALE_INTERVALS * self.interval:
             return {}
-        return {key: [value, 0.0] for key, value in values.items()
-                if key[0] in metrics.BY_NAME}
+        published = {}
+        for key, value in values.items():
+            if key[0] in metrics.BY_NAME:
+                published[key] = series = Series()
+                series.set(value)
+        return published

@@ -27,120 +27,22 @@ probe greenthread, woken every ``hub_lag_interval``, measures how late it
 woke (hub lag) and turns the episodes into metrics and rate-limited
 WARNING lines.
 
-The state is module-level: ``greenlet.settrace`` is per thread, and a
-worker has one hub thread.
+The switch trace and the idle timer are in switchtrace, compiled with
+the request path; this module installs them through ``hub``, the one
+door to eventlet, and runs the probe.  Its tpool wrapper stays
+interpreted: Swift's own exceptions pass through it, and a compiled
+function would add itself to their tracebacks (see transparent).
 """
 
-import collections
 import time
 
-import eventlet
-import greenlet
-from eventlet import hubs, tpool
-
-from swiftinst import context, metrics
+from swiftinst import context, hub, metrics, switchtrace
 from swiftinst.transparent import drop_own_frame
 
 _monotonic = time.monotonic
 _active_get = context.active_get
-
-# Seconds the hub spent idle in do_poll, ever: a waiting request notes the
-# value when it switches out and compares when it switches back in.
-_idle_total = 0.0
-_last_switch = 0.0
-_block_threshold = float('inf')
-_hub_greenlet = None
-_previous_trace = None
-# Hub blocks not yet turned into metrics and log lines by the probe, and
-# the recent ones a slow-read line may name: (ended, held, culprit).
-_pending_blocks = []
-_recent_blocks = collections.deque(maxlen=32)
-# Exceptions inside the trace function: counted there, reported by the probe.
-_trace_errors = [0]
+# What start() has installed in this process.
 _installed = {}
-
-HUB_OPS = frozenset(('open', 'write', 'metadata_read'))
-
-
-class Culprit(object):
-    """Who held the hub: enough to name it in a log line, captured when the
-    block is seen (the request may have ended by the time it is logged)."""
-
-    __slots__ = ('method', 'device', 'where', 'txn_id')
-
-    def __init__(self, ctx, held):
-        if ctx is None:
-            self.method = metrics.OTHER_METHOD
-            self.device = metrics.OTHER_DEVICE
-            self.where = metrics.WHERE_OTHER
-            self.txn_id = None
-            return
-        self.method = ctx.method
-        self.device = ctx.device
-        self.txn_id = ctx.txn_id
-        # The longest disk op this greenthread made on the hub during the
-        # slice that just ended, if it explains most of the block.
-        where, longest = metrics.WHERE_REQUEST, held / 2
-        for op, seconds in ctx.disk_ops[ctx.slice_mark:]:
-            if seconds >= longest and op in HUB_OPS:
-                where, longest = op, seconds
-        self.where = where
-
-    def describe(self):
-        return 'txn %s (%s %s, in %s)' % (self.txn_id or '-', self.method,
-                                          self.device, self.where)
-
-
-def _on_switch(event, args):
-    """greenlet's trace function: charge the time since the last switch."""
-    global _last_switch
-    if event == 'switch' or event == 'throw':
-        try:
-            origin, target = args
-            now = _monotonic()
-            held = now - _last_switch
-            _last_switch = now
-            ctx = _active_get(origin)
-            if ctx is not None:
-                ctx.running += now - ctx.switched_at
-                ctx.switched_at = now
-                ctx.idle_mark = _idle_total
-            if held >= _block_threshold and origin is not _hub_greenlet:
-                block = (now, held, Culprit(ctx, held))
-                _pending_blocks.append(block)
-                _recent_blocks.append(block)
-            ctx = _active_get(target)
-            if ctx is not None:
-                waited = now - ctx.switched_at
-                if ctx.tpool_called is not None:
-                    done = ctx.tpool_done
-                    in_tpool = waited if done is None else \
-                        min(max(done - ctx.switched_at, 0.0), waited)
-                    ctx.tpool_wait += in_tpool
-                    ctx.hub_wait += waited - in_tpool
-                else:
-                    idle = _idle_total - ctx.idle_mark
-                    if idle > waited:
-                        idle = waited
-                    ctx.client_wait += idle
-                    ctx.hub_wait += waited - idle
-                ctx.switched_at = now
-                ctx.slice_mark = ctx.disk_op_count
-        except Exception:
-            _trace_errors[0] += 1
-    if _previous_trace is not None:
-        _previous_trace(event, args)
-
-
-def _timed_poll(real):
-    def do_poll(seconds):
-        global _idle_total
-        started = _monotonic()
-        try:
-            return real(seconds)
-        finally:
-            _idle_total += _monotonic() - started
-    return do_poll
 
 
 def _accounted_in_native_thread(ctx, meth, args, kwargs):
@@ -158,7 +60,7 @@ def _accounted_in_native_thread(ctx, meth, args, kwargs):
 def _accounted_execute(real):
     def execute(meth, *args, **kwargs):
         try:
-            ctx = _active_get(greenlet.getcurrent())
+            ctx = _active_get(hub.getcurrent())
             if ctx is None:
                 return real(meth, *args, **kwargs)
             ctx.tpool_done = None
@@ -172,16 +74,6 @@ def _accounted_execute(real):
             drop_own_frame(exc)
             raise
     return execute
-
-
-def culprit_between(started, ended):
-    """The longest hub block that ended in [started, ended], or None."""
-    found = None
-    for block in tuple(_recent_blocks):
-        if started <= block[0] <= ended and \
-                (found is None or block[1] > found[1]):
-            found = block
-    return found
 
 
 class EventLoopAccounting(object):
@@ -200,33 +92,28 @@ class EventLoopAccounting(object):
     def start(self):
         """In a worker's hub thread, at its first request.  Returns what
         could not be hooked on this eventlet, for a warning."""
-        global _previous_trace, _hub_greenlet, _block_threshold, _last_switch
         missing = []
-        hub = hubs.get_hub()
         if 'do_poll' not in _installed:
-            real_poll = getattr(hub, 'do_poll', None)
+            real_poll = hub.patch_hub_poll(switchtrace.timed_poll)
             if real_poll is None:
                 missing.append('hub.do_poll (client_wait counts as hub_wait)')
             else:
-                _installed['do_poll'] = (hub, real_poll)
-                hub.do_poll = _timed_poll(real_poll)
+                _installed['do_poll'] = real_poll
         if 'execute' not in _installed:
-            _installed['execute'] = tpool.execute
-            tpool.execute = _accounted_execute(tpool.execute)
+            _installed['execute'] = hub.patch_tpool_execute(
+                _accounted_execute)
         if 'trace' not in _installed:
-            _hub_greenlet = hub.greenlet
-            _block_threshold = self.block_threshold
-            _last_switch = _monotonic()
-            _previous_trace = greenlet.settrace(_on_switch)
+            switchtrace.start(hub.hub_greenlet(), self.block_threshold)
+            switchtrace.chain(hub.set_switch_trace(switchtrace.on_switch))
             _installed['trace'] = True
-        eventlet.spawn_n(self._probe_forever)
+        hub.spawn_n(self._probe_forever)
         return missing
 
     def _probe_forever(self):
         interval = self.lag_interval
         while 'trace' in _installed:
             expected = _monotonic() + interval
-            eventlet.sleep(interval)
+            hub.sleep(interval)
             try:
                 self.probe(_monotonic() - expected)
             except Exception:
@@ -237,15 +124,13 @@ class EventLoopAccounting(object):
         the last probe."""
         self.recorder.store.observe((metrics.HUB_LAG.name, ()),
                                     max(lag, 0.0))
-        if _pending_blocks:
-            blocks = _pending_blocks[:]
-            del _pending_blocks[:len(blocks)]
-            for block in blocks:
-                self._report_block(*block)
-        if _trace_errors[0] > self._errors_reported:
-            self._errors_reported = _trace_errors[0]
+        for block in switchtrace.take_blocks():
+            self._report_block(*block)
+        errors = switchtrace.trace_errors()
+        if errors > self._errors_reported:
+            self._errors_reported = errors
             self.recorder.error('eventloop', 'the greenlet switch trace '
-                                'failed %d times' % _trace_errors[0])
+                                'failed %d times' % errors)
 
     def _report_block(self, ended, held, culprit):
         self.recorder.store.observe(

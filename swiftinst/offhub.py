@@ -14,10 +14,10 @@ import gc
 import sys
 import time
 
-from eventlet import patcher, tpool
+from swiftinst import hub
 
 QUANTUM = 0.0002
-_sleep = patcher.original('time').sleep
+_sleep = hub.native_sleep
 _clock = time.perf_counter
 _last = [0.0]
 
@@ -30,7 +30,7 @@ def pause():
         _last[0] = _clock()
 
 
-_lock = patcher.original('threading').Lock()
+_lock = hub.native_lock()
 _holders = [0]
 _saved = {}
 
@@ -72,5 +72,5 @@ def _courteously(func, args):
 
 
 def execute(func, *args):
-    """``tpool.execute(func, *args)`` inside ``off_hub_work``."""
-    return tpool.execute(_courteously, func, args)
+    """``func(*args)`` in a tpool thread, inside ``off_hub_work``."""
+    return hub.tpool_execute(_courteously, func, args)

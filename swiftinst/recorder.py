@@ -9,13 +9,15 @@ component, and the caller carries on.
 
 import collections
 import os
-from bisect import bisect_left
 
-from swiftinst import eventloop, metrics
-from swiftinst.speedups import KindSlots, RecorderSlots, native
-from swiftinst.store import Histograms, observe_ops
+from swiftinst import metrics
+from swiftinst.store import Histograms
 
-_observe_ops = observe_ops if native is None else native.observe_ops
+
+def observe_ops(histograms, ops):
+    """Observe each ``(op, seconds)`` of ``ops`` into ``histograms[op]``."""
+    for op, seconds in ops:
+        histograms[op].observe(seconds)
 
 
 def _identify(ctx):
@@ -38,15 +40,12 @@ class DiskTarget(object):
                              for op in metrics.DISK_OPS}
 
 
-class RequestKind(KindSlots):
+class RequestKind(object):
     """What every request of one (method, device, policy) shares: its
-    labels, live series and statsd names, looked up once for all.
+    labels, live series and statsd names, looked up once for all."""
 
-    The fields a request reads (read_values, by_status, disk, input_bytes)
-    are KindSlots'."""
-
-    __slots__ = ('method', 'device', 'policy', 'labels', 'read_statsd',
-                 'phases')
+    __slots__ = ('method', 'device', 'policy', 'labels', 'read',
+                 'read_statsd', 'by_status', 'input_bytes', 'disk', 'phases')
 
     def __init__(self, recorder, method, device, policy):
         store = recorder.store
@@ -54,7 +53,7 @@ class RequestKind(KindSlots):
         self.device = device
         self.policy = policy
         self.labels = labels = (method, device, policy)
-        self.read_values = store.histogram((metrics.INPUT_READ.name, labels))
+        self.read = store.histogram((metrics.INPUT_READ.name, labels))
         self.read_statsd = '%s.%s.input_read' % (method, device)
         # the status line's first character -> live request-duration
         # histogram of its class ('2' -> '2xx')
@@ -71,9 +70,13 @@ class RequestKind(KindSlots):
             for phase in metrics.PHASES) if recorder.phases else ()
 
 
-class Recorder(RecorderSlots):
-    """The fields a request reads (bounds, statsd, phases, the two
-    thresholds and the cache behind kind()) are RecorderSlots'."""
+class Recorder(object):
+    """The one place that knows which metric an event feeds."""
+
+    __slots__ = ('store', 'bounds', 'labels', 'statsd', 'logger',
+                 'slow_read_threshold', 'phases', 'slow_request_threshold',
+                 '_logged_components', '_disk_targets', '_targets_by_path',
+                 '_kinds', '_kinds_by_raw')
 
     def __init__(self, store, statsd, logger, slow_read_threshold, labels,
                  phases=False, slow_request_threshold=0.0):
@@ -115,6 +118,12 @@ class Recorder(RecorderSlots):
                         'counted)', component)
         except Exception:
             pass  # the logger itself failed; nothing safer is left to do
+
+    def problems(self, problems):
+        """Count and log the StoreErrors (or other exceptions with a
+        ``component``) that work in a native thread brought back."""
+        for problem in problems:
+            self.error(problem.component, str(problem))
 
     def kind(self, method, device, policy):
         """The RequestKind of a request's raw method, device and policy
@@ -174,7 +183,7 @@ class Recorder(RecorderSlots):
         ``diskfile``."""
         target = self.target_of(diskfile)
         if target is not None:
-            _observe_ops(target.histograms, self.bounds, ops)
+            observe_ops(target.histograms, ops)
 
     def slow_read(self, ctx, started, seconds, offset, nbytes, hub_wait):
         self.store.inc((metrics.SLOW_READS.name,
@@ -186,7 +195,10 @@ class Recorder(RecorderSlots):
         if self.phases:
             split = ' (client_wait %.3fs, hub_wait %.3fs)' % (
                 max(seconds - hub_wait, 0.0), hub_wait)
-            block = eventloop.culprit_between(started, started + seconds)
+            # (imported here: switchtrace needs the context, which needs
+            # this module, at import)
+            from swiftinst.switchtrace import culprit_between
+            block = culprit_between(started, started + seconds)
             if block is not None:
                 culprit = '; the hub was held for %.3fs by %s' % (
                     block[1], block[2].describe())
@@ -211,19 +223,14 @@ class Recorder(RecorderSlots):
             _identify(ctx))
 
     def finish_request(self, ctx, seconds):
-        """Record a finished request that took ``seconds``.  (The C
-        Context.finish does the same, down to the finish_extras call.)"""
+        """Record a finished request that took ``seconds``."""
         kind = ctx.kind
-        bounds = self.bounds
         if ctx.disk_ops:
-            _observe_ops(kind.disk.histograms, bounds, ctx.disk_ops)
+            observe_ops(kind.disk.histograms, ctx.disk_ops)
         status = ctx.status
-        values = kind.by_status[status[0] if status else '']
-        # MetricStore.observe, on a histogram looked up once
-        values[bisect_left(bounds, seconds)] += 1
-        values[-1] += seconds
+        kind.by_status[status[0] if status else ''].observe(seconds)
         if ctx.bytes_read:
-            self.input_bytes(kind)[0] += ctx.bytes_read
+            self.input_bytes(kind).inc(ctx.bytes_read)
         if kind.phases or ctx.statsd_samples is not None or \
                 seconds >= self.slow_request_threshold > 0:
             self.finish_extras(ctx, seconds)
@@ -241,11 +248,9 @@ class Recorder(RecorderSlots):
         """The rare part of recording a request: its phases, its statsd
         packet, and the warning when it was slow."""
         kind = ctx.kind
-        bounds = self.bounds
         if kind.phases:
-            for values, phase_seconds in zip(kind.phases, ctx.phases()):
-                values[bisect_left(bounds, phase_seconds)] += 1
-                values[-1] += phase_seconds
+            for series, phase_seconds in zip(kind.phases, ctx.phases()):
+                series.observe(phase_seconds)
         if seconds >= self.slow_request_threshold > 0:
             self.slow_request(ctx, seconds)
         samples = ctx.statsd_samples

@@ -37,14 +37,11 @@ import os
 import struct
 import time
 from array import array
-from bisect import bisect_left
-from operator import add
-
-from eventlet import patcher
 
 from swiftinst import metrics
+from swiftinst.hub import native_lock
 from swiftinst.offhub import pause
-from swiftinst.speedups import native
+from swiftinst.series import Series
 
 FORMAT_VERSION = 2
 MAGIC = b'SWIN'
@@ -59,15 +56,6 @@ LOCK = 'archive.lock'
 _CANNOT_WRITE = frozenset((errno.EROFS, errno.EACCES, errno.EPERM,
                            errno.ENOSPC, errno.EDQUOT))
 _LITTLE = array('Q', [1]).tobytes()[0] == 1
-
-
-def _new_list_series(width):
-    return [0] * (width - 1) + [0.0]
-
-
-# A histogram's live values: width - 1 bucket counts, then the sum.  The C
-# Series behaves as that list, in less memory that observations touch.
-new_series = _new_list_series if native is None else native.Series
 
 
 # This process's pid, refreshed in every forked child: os.getpid() is a
@@ -142,17 +130,15 @@ class Layout(object):
 
 
 def encode(series, bounds, folded=()):
-    """Serialize ``{key: [counts..., sum]}`` (safe to call from a native
-    thread while the hub keeps observing: it copies each list first)."""
+    """Serialize ``{key: Series}`` (safe to call from a native thread
+    while the hub keeps observing)."""
     items = sorted(list(series.items()))
     keys = tuple(key for key, _ in items)
     counts = array('Q')
     sums = array('d')
     for _, values in items:
         pause()
-        values = values[:]
-        counts.extend(values[:-1])
-        sums.append(values[-1])
+        values.dump(counts, sums)
     if not _LITTLE:
         counts.byteswap()
         sums.byteswap()
@@ -218,14 +204,14 @@ class Accumulator(object):
             sums.byteswap()
         current = self._sums.get(digest)
         self._sums[digest] = sums.tolist() if current is None \
-            else list(map(add, current, sums))
+            else [a + b for a, b in zip(current, sums)]
         start += sums_len
         if folded_len:
             return marshal.loads(blob[start:start + folded_len])
         return ()
 
     def result(self):
-        """``{key: [counts..., sum]}`` over everything added."""
+        """``{key: Series}`` over everything added."""
         total = {}
         for digest, big in self._counts.items():
             layout = self._layouts[digest]
@@ -239,22 +225,20 @@ class Accumulator(object):
             for key, (lo, hi), total_sum in zip(layout.keys, layout.offsets,
                                                 sums):
                 pause()
-                values = counts[lo:hi]
-                values.append(total_sum)
+                series = Series(self.bounds if hi - lo > 1 else ()).load(
+                    counts[lo:hi], total_sum)
                 current = get(key)
-                total[key] = values if current is None \
-                    else list(map(add, current, values))
+                total[key] = series if current is None \
+                    else current.add(series)
         return total
 
 
 class MetricStore(object):
     """The values of one object server, seen from one of its workers.
 
-    ``observe`` and ``inc`` are the hot path: a dict lookup, a bisect and
-    two increments.  A series is a sequence of integer counts (histogram
-    buckets, the last being +Inf; or a counter's single value) followed by
-    a float sum (0.0 for counters): a ``new_series`` for a histogram, a
-    list for a counter.
+    Each series is a ``Series``: a histogram's has the store's bounds, a
+    counter's none.  The request path keeps the ones it observes into;
+    ``observe`` and ``inc`` are for the rarer callers.
     """
 
     def __init__(self, directory, bounds):
@@ -266,8 +250,7 @@ class MetricStore(object):
         self._layouts = {}
         self._archive_cache = (None, None)
         # A native lock: only ever taken in native threads (or at exit).
-        self._flush_lock = patcher.original('threading').Lock()
-        self._histogram_width = len(self.bounds) + 2
+        self._flush_lock = native_lock()
 
     # -- hot path, on the hub ------------------------------------------
     def histogram(self, key):
@@ -280,24 +263,22 @@ class MetricStore(object):
         """
         values = self.series.get(key)
         if values is None:
-            values = self.series[key] = new_series(self._histogram_width)
+            values = self.series[key] = Series(self.bounds)
         return values
 
     def observe(self, key, value):
-        values = self.series.get(key) or self.histogram(key)
-        values[bisect_left(self.bounds, value)] += 1
-        values[-1] += value
+        self.histogram(key).observe(value)
 
     def counter(self, key):
-        """The live ``[value, 0.0]`` of counter ``key``, created at zero;
-        a caller may keep it, as with ``histogram``."""
+        """The live Series of counter ``key``, created at zero; a caller
+        may keep it, as with ``histogram``."""
         values = self.series.get(key)
         if values is None:
-            values = self.series[key] = [0, 0.0]
+            values = self.series[key] = Series()
         return values
 
     def inc(self, key, amount=1):
-        self.counter(key)[0] += amount
+        self.counter(key).inc(amount)
 
     # -- worker lifecycle -----------------------------------------------
     def adopt_current_process(self):
@@ -313,9 +294,7 @@ class MetricStore(object):
         pid = self.pid = current_pid[0] = os.getpid()
         self.wid = worker_id(pid)
         for values in self.series.values():
-            for i in range(len(values) - 1):
-                values[i] = 0
-            values[-1] = 0.0
+            values.zero()
         return True
 
     def snapshot(self):
@@ -520,15 +499,6 @@ class MetricStore(object):
             os.unlink(path)
         except FileNotFoundError:
             pass
-
-
-def observe_ops(histograms, bounds, ops):
-    """Observe each ``(op, seconds)`` of ``ops`` into ``histograms[op]``,
-    as ``observe`` would (``_speedups.observe_ops`` when available)."""
-    for op, seconds in ops:
-        values = histograms[op]
-        values[bisect_left(bounds, seconds)] += 1
-        values[-1] += seconds
 
 
 class Histograms(dict):

@@ -39,7 +39,7 @@ def _braced(label_text):
 
 
 def render_chunks(series, bounds, openmetrics=False):
-    """The exposition of ``{(name, labels): [counts..., sum]}`` as a list
+    """The exposition of ``{(name, labels): Series}`` as a list
     of byte strings, one per metric family: never one big string, whose
     joining and encoding would hold the GIL for milliseconds."""
     les = ['"%s"} ' % floatToGoString(b) for b in bounds] + ['"+Inf"} ']
@@ -62,26 +62,27 @@ def render_chunks(series, bounds, openmetrics=False):
                 prefix = '%s_bucket{%sle=' % (
                     name, label_text + ',' if label_text else '')
                 braced = _braced(label_text)
-                cumulative = list(accumulate(values[:-1]))
+                cumulative = list(accumulate(values.counts))
                 append(''.join([prefix + le + '%d\n' % count
                                 for le, count in zip(les, cumulative)]))
                 append('%s_count%s %d\n%s_sum%s %s\n' % (
                     name, braced, cumulative[-1], name, braced,
-                    floatToGoString(values[-1])))
+                    floatToGoString(values.total)))
         elif definition.kind == metrics.GAUGE:
             append('# HELP %s %s\n# TYPE %s gauge\n'
                    % (name, help_text, name))
             for labels, values in sorted(rows or ()):
                 append('%s%s %s\n' % (
                     name, _braced(_label_text(definition.labels, labels)),
-                    floatToGoString(values[0])))
+                    floatToGoString(values.value)))
         else:
             family = name if openmetrics else name + '_total'
             append('# HELP %s %s\n# TYPE %s counter\n'
                    % (family, help_text, family))
             for labels, values in sorted(rows or ()):
                 append('%s_total%s %d\n' % (
-                    name, _braced(_label_text(definition.labels, labels)), values[0]))
+                    name, _braced(_label_text(definition.labels, labels)),
+                    values.value))
         chunks.append(''.join(out).encode('utf-8'))
     if openmetrics:
         chunks.append(b'# EOF\n')

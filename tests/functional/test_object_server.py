@@ -299,3 +299,22 @@ def test_bad_option_fails_at_start(option, value):
         assert 'swiftinst: invalid %s' % option in message
     finally:
         server.close()
+
+
+def test_many_bucket_bounds_count_every_request(request):
+    # 65 bounds once made the C timers drop every request's metrics; the
+    # one implementation has no such limit, in either mode.
+    bounds = ','.join('%g' % (0.0001 * 1.2 ** i) for i in range(65))
+    server = start_server(request, filter_options={'latency_buckets': bounds})
+    for i in range(5):
+        assert server.put('sda', 'bounds-%d' % i, b'z' * 4096)[0] == 201
+
+    def exact(s):
+        return s.total(REQUESTS, method='PUT', device='sda') == 5
+    s = settled_scrape(server, exact)
+    assert exact(s)
+    assert s.total('swift_object_instrumentation_errors_total') == 0
+    assert s.total(FSYNC, op='fsync', device='sda') == 5
+    buckets = [le for le in s.label_values(
+        'swift_object_request_seconds_bucket', 'le')]
+    assert len(set(buckets)) == 66

@@ -6,17 +6,17 @@ import time
 
 from swift.common import utils
 
-from swiftinst.context import LabelPolicy
+from swiftinst.labels import LabelPolicy
 from swiftinst.recorder import Recorder
 
 
 def make_recorder(store, devices='/nonexistent', slow=1.0, statsd=None,
-                  logger=None, phases=False):
+                  logger=None, phases=False, recorder_class=Recorder):
     labels = LabelPolicy(devices, 60.0)
     # every device is known to unit tests
     labels.device = lambda name: name
-    return Recorder(store, statsd, logger or logging.getLogger('test'), slow,
-                    labels, phases=phases)
+    return recorder_class(store, statsd, logger or logging.getLogger('test'),
+                          slow, labels, phases=phases)
 
 
 def write_object(devices, body, device='sda', bytes_per_sync=None):
@@ -40,3 +40,11 @@ def write_object(devices, body, device='sda', bytes_per_sync=None):
                     str(len(body)), 'ETag': utils.md5(
                         body, usedforsecurity=False).hexdigest()})
     return df
+
+
+def series(*values):
+    """A Series written as its counts, then its sum: ``series(1, 2, 0.5)``
+    is a histogram of two buckets, ``series(5, 0.0)`` a counter."""
+    from swiftinst.series import Series
+    counts, total = values[:-1], values[-1]
+    return Series((1.0,) * (len(counts) - 1)).load(counts, total)

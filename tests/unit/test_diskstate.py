@@ -91,7 +91,7 @@ def test_one_sampler_at_a_time_and_takeover(tmp_path, fake_node):
     assert not second.sample_if_elected()
     assert first.elected() and not second.elected()
     published = second.published()
-    assert published[('swift_object_device_inodes_used', ('sda',))][0] > 0
+    assert published[('swift_object_device_inodes_used', ('sda',))].value > 0
     first.release()                     # the sampling worker went away
     assert second.sample_if_elected()
     second.release()

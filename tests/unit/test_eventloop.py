@@ -3,7 +3,7 @@
 import greenlet
 import pytest
 
-from swiftinst import context, eventloop, metrics
+from swiftinst import context, metrics, switchtrace
 from swiftinst.context import RequestContext
 from swiftinst.recorder import RequestKind
 from swiftinst.store import MetricStore
@@ -24,26 +24,26 @@ def ctx(tmp_path):
 @pytest.fixture
 def clock(monkeypatch):
     now = [100.0]
-    monkeypatch.setattr(eventloop, '_monotonic', lambda: now[0])
-    monkeypatch.setattr(eventloop, '_last_switch', 100.0)
-    monkeypatch.setattr(eventloop, '_idle_total', 0.0)
-    monkeypatch.setattr(eventloop, '_block_threshold', 0.05)
-    monkeypatch.setattr(eventloop, '_hub_greenlet', object())
+    monkeypatch.setattr(switchtrace, '_monotonic', lambda: now[0])
+    monkeypatch.setattr(switchtrace, '_last_switch', 100.0)
+    monkeypatch.setattr(switchtrace, '_idle_total', 0.0)
+    monkeypatch.setattr(switchtrace, '_block_threshold', 0.05)
+    monkeypatch.setattr(switchtrace, '_hub_greenlet', object())
     yield now
-    del eventloop._pending_blocks[:]
-    eventloop._recent_blocks.clear()
+    del switchtrace._pending_blocks[:]
+    switchtrace._recent_blocks.clear()
 
 
 def switch(origin, target):
-    eventloop._on_switch('switch', (origin, target))
+    switchtrace.on_switch('switch', (origin, target))
 
 
 def test_wait_splits_into_client_and_hub_wait(ctx, clock):
-    me, hub = ctx.greenlet, eventloop._hub_greenlet
+    me, hub = ctx.greenlet, switchtrace._hub_greenlet
     ctx.started = ctx.switched_at = 100.0
     clock[0] = 100.010
     switch(me, hub)                       # ran 10 ms, then waits on a socket
-    eventloop._idle_total += 0.300        # the hub sat idle in epoll 300 ms
+    switchtrace._idle_total += 0.300        # the hub sat idle in epoll 300 ms
     clock[0] = 100.510                    # and others ran 200 ms
     switch(hub, me)
     assert ctx.running == pytest.approx(0.010)
@@ -55,7 +55,7 @@ def test_wait_splits_into_client_and_hub_wait(ctx, clock):
 
 
 def test_tpool_wait_ends_when_the_native_thread_finished(ctx, clock):
-    me, hub = ctx.greenlet, eventloop._hub_greenlet
+    me, hub = ctx.greenlet, switchtrace._hub_greenlet
     ctx.switched_at = 100.0
     ctx.tpool_called = 100.0
     switch(me, hub)
@@ -68,40 +68,40 @@ def test_tpool_wait_ends_when_the_native_thread_finished(ctx, clock):
 
 
 def test_a_long_slice_is_a_block_with_its_culprit(ctx, clock):
-    me, hub = ctx.greenlet, eventloop._hub_greenlet
+    me, hub = ctx.greenlet, switchtrace._hub_greenlet
     ctx.add_disk_op('open', 0.45)       # made during this slice
     clock[0] = 100.5
     switch(me, hub)
-    ended, held, culprit = eventloop._pending_blocks[-1]
+    ended, held, culprit = switchtrace._pending_blocks[-1]
     assert (ended, held) == (100.5, 0.5)
     assert (culprit.method, culprit.device, culprit.where,
             culprit.txn_id) == ('PUT', 'sda', 'open', 'tx9')
-    assert eventloop.culprit_between(100.0, 101.0)[2] is culprit
-    assert eventloop.culprit_between(100.6, 101.0) is None
+    assert switchtrace.culprit_between(100.0, 101.0)[2] is culprit
+    assert switchtrace.culprit_between(100.6, 101.0) is None
     # the hub's own time (epoll, dispatch) is never a block
     clock[0] = 101.5
     switch(hub, me)
-    assert len(eventloop._pending_blocks) == 1
+    assert len(switchtrace._pending_blocks) == 1
 
 
 def test_a_block_outside_a_request_or_disk_op(ctx, clock):
     other = greenlet.greenlet(lambda: None)
     clock[0] = 100.2
-    switch(other, eventloop._hub_greenlet)
-    assert eventloop._pending_blocks[-1][2].where == metrics.WHERE_OTHER
+    switch(other, switchtrace._hub_greenlet)
+    assert switchtrace._pending_blocks[-1][2].where == metrics.WHERE_OTHER
     ctx.add_disk_op('open', 0.01)       # too short to explain
     ctx.slice_mark = 0
     clock[0] = 100.4
-    switch(ctx.greenlet, eventloop._hub_greenlet)
-    assert eventloop._pending_blocks[-1][2].where == metrics.WHERE_REQUEST
+    switch(ctx.greenlet, switchtrace._hub_greenlet)
+    assert switchtrace._pending_blocks[-1][2].where == metrics.WHERE_REQUEST
 
 
 def test_the_trace_never_raises_and_chains(clock, monkeypatch):
     seen = []
-    monkeypatch.setattr(eventloop, '_previous_trace',
+    monkeypatch.setattr(switchtrace, '_previous_trace',
                         lambda event, args: seen.append(event))
-    errors = eventloop._trace_errors[0]
-    eventloop._on_switch('switch', 'not a pair')
-    eventloop._on_switch('throw', (None, None))
-    assert eventloop._trace_errors[0] == errors + 1
+    errors = switchtrace._trace_errors[0]
+    switchtrace.on_switch('switch', 'not a pair')
+    switchtrace.on_switch('throw', (None, None))
+    assert switchtrace._trace_errors[0] == errors + 1
     assert seen == ['switch', 'throw']

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from swiftinst import metrics
 from swiftinst.exporters.prometheus import render, render_text
+from tests.unit.helpers import series
 
 BOUNDS = (0.001, 0.1, 2.5)
 
@@ -35,31 +36,32 @@ class ReferenceCollector(object):
                 fam = HistogramMetricFamily(d.name, d.help, labels=d.labels)
                 for labels, v in rows:
                     cumulative, running = [], 0
-                    for c in v[:-1]:
+                    for c in v.counts:
                         running += c
                         cumulative.append(running)
-                    fam.add_metric(labels, list(zip(les, cumulative)), v[-1])
+                    fam.add_metric(labels, list(zip(les, cumulative)), v.total)
             elif d.kind == metrics.GAUGE:
                 fam = GaugeMetricFamily(d.name, d.help, labels=d.labels)
                 for labels, v in rows:
-                    fam.add_metric(labels, v[0])
+                    fam.add_metric(labels, v.value)
             else:
                 fam = CounterMetricFamily(d.name, d.help, labels=d.labels)
                 for labels, v in rows:
-                    fam.add_metric(labels, v[0])
+                    fam.add_metric(labels, v.value)
             yield fam
 
 
 SERIES = {
-    (metrics.DISK_OP.name, ('fsync', 'sda', '0')): [1, 2, 0, 3, 4.25],
-    (metrics.DISK_OP.name, ('open', 'we"ird\\dev\n', '1')): [0, 0, 1, 0, .5],
-    (metrics.INPUT_READ.name, ('PUT', 'sda', '0')): [5, 0, 0, 0, 0.001],
-    (metrics.INPUT_BYTES.name, ('PUT', 'sda', '0')): [123456, 0.0],
-    (metrics.INSTRUMENTATION_ERRORS.name, ('store',)): [2, 0.0],
-    (metrics.HUB_LAG.name, ()): [7, 1, 0, 0, 0.02],     # no labels at all
-    (metrics.DEVICE_INODES_USED.name, ('sda',)): [123456, 0.0],
-    (metrics.NODE_DENTRIES.name, ()): [565146, 0.0],
-    (metrics.XFS_COUNTERS[0][0].name, ('sda',)): [52, 0.0],
+    (metrics.DISK_OP.name, ('fsync', 'sda', '0')): series(1, 2, 0, 3, 4.25),
+    (metrics.DISK_OP.name, ('open', 'we"ird\\dev\n', '1')):
+        series(0, 0, 1, 0, .5),
+    (metrics.INPUT_READ.name, ('PUT', 'sda', '0')): series(5, 0, 0, 0, 0.001),
+    (metrics.INPUT_BYTES.name, ('PUT', 'sda', '0')): series(123456, 0.0),
+    (metrics.INSTRUMENTATION_ERRORS.name, ('store',)): series(2, 0.0),
+    (metrics.HUB_LAG.name, ()): series(7, 1, 0, 0, 0.02),  # no labels at all
+    (metrics.DEVICE_INODES_USED.name, ('sda',)): series(123456, 0.0),
+    (metrics.NODE_DENTRIES.name, ()): series(565146, 0.0),
+    (metrics.XFS_COUNTERS[0][0].name, ('sda',)): series(52, 0.0),
 }
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from swiftinst import store as store_mod
 from swiftinst.store import Accumulator, MetricStore, encode
+from tests.unit.helpers import series
 
 BOUNDS = (0.01, 0.1, 1.0)
 KEY = ('swift_object_disk_op_seconds', ('fsync', 'sda', '0'))
@@ -18,7 +19,7 @@ COUNT = ('swift_object_instrumentation_errors', ('x',))
 
 def count(series, key=KEY):
     values = series.get(key)
-    return 0 if values is None else sum(values[:-1])
+    return 0 if values is None else values.count
 
 
 def _worker(directory, n, started, release):
@@ -50,34 +51,35 @@ def test_observe_buckets_and_sum(tmp_path):
     for value in (0.005, 0.01, 0.05, 0.5, 7.0):
         s.observe(KEY, value)
     # le semantics: 0.01 falls in the 0.01 bucket
-    assert s.series[KEY][:-1] == [2, 1, 1, 1]
-    assert s.series[KEY][-1] == pytest.approx(7.565)
+    assert s.series[KEY].counts == [2, 1, 1, 1]
+    assert s.series[KEY].total == pytest.approx(7.565)
     s.inc(COUNT)
     s.inc(COUNT, 4)
-    assert s.series[COUNT] == [5, 0.0]
+    assert s.series[COUNT] == series(5, 0.0)
 
 
 def test_encoding_round_trips_and_sums_by_layout():
     other = ('swift_object_disk_op_seconds', ('write', 'sdb', '1'))
-    a = {KEY: [1, 2, 0, 0, 1.0], COUNT: [3, 0.0]}
-    b = {KEY: [1, 0, 0, 5, 0.5]}                   # another layout
-    c = {KEY: [0, 0, 1, 0, 0.25], other: [0, 0, 0, 1, 9.0], COUNT: [1, 0.0]}
+    a = {KEY: series(1, 2, 0, 0, 1.0), COUNT: series(3, 0.0)}
+    b = {KEY: series(1, 0, 0, 5, 0.5)}                   # another layout
+    c = {KEY: series(0, 0, 1, 0, 0.25), other: series(0, 0, 0, 1, 9.0),
+         COUNT: series(1, 0.0)}
     acc = Accumulator(BOUNDS, {})
-    for series in (a, b, c, a):
-        acc.add(encode(series, BOUNDS))
+    for values in (a, b, c, a):
+        acc.add(encode(values, BOUNDS))
     total = acc.result()
-    assert total[KEY] == [3, 4, 1, 5, 2.75]
-    assert total[COUNT] == [7, 0.0]
-    assert total[other] == [0, 0, 0, 1, 9.0]
-    assert a[KEY] == [1, 2, 0, 0, 1.0]             # inputs untouched
+    assert total[KEY] == series(3, 4, 1, 5, 2.75)
+    assert total[COUNT] == series(7, 0.0)
+    assert total[other] == series(0, 0, 0, 1, 9.0)
+    assert a[KEY] == series(1, 2, 0, 0, 1.0)             # inputs untouched
 
 
 def test_large_counts_do_not_carry_into_neighbours():
     big = 2 ** 62
     acc = Accumulator(BOUNDS, {})
     for _ in range(3):
-        acc.add(encode({KEY: [big, 1, 0, 0, 0.0]}, BOUNDS))
-    assert acc.result()[KEY][:2] == [3 * big, 3]
+        acc.add(encode({KEY: series(big, 1, 0, 0, 0.0)}, BOUNDS))
+    assert acc.result()[KEY].counts[:2] == [3 * big, 3]
 
 
 def test_live_and_dead_workers_sum_and_dead_are_compacted(tmp_path, ctx):
@@ -121,7 +123,7 @@ def test_reused_pid_is_a_different_worker(tmp_path, monkeypatch):
     # A snapshot left by an earlier process that had our pid.
     old = os.path.join(d, 'snap-%d-1' % os.getpid())
     with open(old, 'wb') as f:
-        f.write(encode({KEY: [0, 0, 7, 0, 3.5]}, BOUNDS))
+        f.write(encode({KEY: series(0, 0, 7, 0, 3.5)}, BOUNDS))
     total, _ = MetricStore(d, BOUNDS).merged()
     assert count(total) == 8
     assert not os.path.exists(old)          # folded: its process is gone
@@ -133,7 +135,7 @@ def test_crash_between_archive_and_unlink_does_not_double(tmp_path,
     d = str(tmp_path)
     path = os.path.join(d, 'snap-999999-1')
     with open(path, 'wb') as f:
-        f.write(encode({KEY: [0, 4, 0, 0, 0.2]}, BOUNDS))
+        f.write(encode({KEY: series(0, 4, 0, 0, 0.2)}, BOUNDS))
     s = MetricStore(d, BOUNDS)
     # Crash right after the archive is renamed in: the unlink never runs.
     monkeypatch.setattr(MetricStore, '_unlink',
@@ -175,7 +177,7 @@ def test_dead_temp_files_are_removed(tmp_path):
     with open(tmp, 'wb') as f:
         f.write(b'half a snapsh')
     with open(os.path.join(d, 'snap-999997-1'), 'wb') as f:
-        f.write(encode({KEY: [1, 0, 0, 0, 0.001]}, BOUNDS))
+        f.write(encode({KEY: series(1, 0, 0, 0, 0.001)}, BOUNDS))
     total, problems = MetricStore(d, BOUNDS).merged()
     assert count(total) == 1 and problems == []
     assert not os.path.exists(tmp)
@@ -186,7 +188,7 @@ def test_corrupt_and_foreign_layout_files_are_reported(tmp_path):
     with open(os.path.join(d, 'snap-999996-1'), 'wb') as f:
         f.write(b'\x00garbage')
     with open(os.path.join(d, 'snap-999995-1'), 'wb') as f:
-        f.write(encode({KEY: [1, 0, 0.1]}, (5.0,)))
+        f.write(encode({KEY: series(1, 0, 0.1)}, (5.0,)))
     total, problems = MetricStore(d, BOUNDS).merged()
     assert count(total) == 0
     assert sorted(p.component for p in problems) == [
@@ -197,9 +199,9 @@ def test_corrupt_and_foreign_layout_files_are_reported(tmp_path):
 def test_corrupt_archive_restarts_from_zero_not_a_mix(tmp_path):
     d = str(tmp_path)
     with open(os.path.join(d, 'archive'), 'wb') as f:
-        f.write(encode({KEY: [1, 0, 0, 0, 0.1]}, BOUNDS)[:-3])
+        f.write(encode({KEY: series(1, 0, 0, 0, 0.1)}, BOUNDS)[:-3])
     with open(os.path.join(d, 'snap-999994-1'), 'wb') as f:
-        f.write(encode({KEY: [1, 0, 0, 0, 0.001]}, BOUNDS))
+        f.write(encode({KEY: series(1, 0, 0, 0, 0.001)}, BOUNDS))
     s = MetricStore(d, BOUNDS)
     total, problems = s.merged()
     assert [p.component for p in problems] == ['store_corrupt']
@@ -235,7 +237,7 @@ def test_a_read_only_metrics_dir_can_still_be_scraped(tmp_path):
     s.observe(KEY, 0.2)
     with mock.patch('os.open', read_only_open):
         series, problems = s.merged()
-    assert series[KEY][:-1] and sum(series[KEY][:-1]) == 1   # as last flushed
+    assert series[KEY].count == 1   # as last flushed
     assert [p.component for p in problems] == ['store']
 
 

@@ -1,0 +1,31 @@
+# Declarations that compile context.py (Cython pure-Python mode).
+from swiftinst.recorder cimport Recorder, RequestKind
+
+cdef class RequestContext:
+    cdef readonly Recorder recorder
+    cdef readonly RequestKind kind
+    cdef public object env
+    cdef public object start_response
+    cdef public double started
+    cdef public long long bytes_read
+    cdef public list statsd_samples
+    cdef public bint finished
+    cdef readonly object greenlet
+    cdef public object status
+    cdef readonly list disk_ops
+    cdef public double tpool_seconds
+    # event-loop accounting
+    cdef public double running
+    cdef public double client_wait
+    cdef public double hub_wait
+    cdef public double tpool_wait
+    cdef public double switched_at
+    cdef public double idle_mark
+    cdef public object tpool_called
+    cdef public object tpool_done
+    cdef public Py_ssize_t slice_mark
+
+    cpdef add_disk_op(self, op, double seconds)
+    cpdef read_done(self, Py_ssize_t nbytes, double started, double seconds,
+                    double hub_before)
+    cpdef finish(self)

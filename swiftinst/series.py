@@ -1,0 +1,95 @@
+"""The one type that knows how a series' values are laid out.
+
+A series is a row of integer counts and a float sum.  A histogram has one
+count per bucket, the last being +Inf (``len(bounds) + 1``); a counter, or
+a gauge, has a single count.  Every observation on the request path, the
+snapshot a worker writes and the merged values a scrape renders go through
+this module, so nothing else indexes into the row.
+
+The live values a worker observes into on the hub keep their identity for
+the life of the process (the request path holds references to them), so
+a new worker zeroes them in place.  Merged values, on their way from the
+store to the exposition, are Series too.
+
+Compiled (see ``series.pxd``), a Series is a C struct whose ``observe``
+is a C method.
+"""
+
+from bisect import bisect_left
+
+
+class Series(object):
+    """Live values: ``counts`` (a list of ints) and ``total`` (a float)."""
+
+    __slots__ = ('bounds', 'counts', 'total')
+
+    def __init__(self, bounds=()):
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.total = 0.0
+
+    def bucket(self, seconds):
+        """Index of the bucket that ``seconds`` falls in (le semantics:
+        a value equal to a bound belongs to that bound's bucket)."""
+        return bisect_left(self.bounds, seconds)
+
+    def observe(self, seconds):
+        """One observation of a histogram."""
+        self.counts[self.bucket(seconds)] += 1
+        self.total += seconds
+
+    def inc(self, amount=1):
+        """A counter's increment."""
+        self.counts[0] += amount
+
+    def set(self, value):
+        """A gauge's value."""
+        self.counts[0] = value
+
+    @property
+    def value(self):
+        """A counter's or gauge's value."""
+        return self.counts[0]
+
+    @property
+    def count(self):
+        """Observations so far (a histogram's count)."""
+        return sum(self.counts)
+
+    def zero(self):
+        """Back to nothing, in place (a forked worker's inherited values
+        belong to its parent)."""
+        counts = self.counts
+        for i in range(len(counts)):
+            counts[i] = 0
+        self.total = 0.0
+
+    def dump(self, counts, sums):
+        """Append this series to a snapshot's ``counts`` and ``sums``
+        arrays.  Safe from a native thread while the hub observes: the
+        list is copied in one C call, under the GIL."""
+        counts.extend(self.counts)
+        sums.append(self.total)
+
+    def load(self, counts, total):
+        """Take ``counts`` (as many as this series has) and ``total``."""
+        if len(counts) != len(self.counts):
+            raise ValueError('%d counts for a series of %d'
+                             % (len(counts), len(self.counts)))
+        self.counts = list(counts)
+        self.total = total
+        return self
+
+    def add(self, other):
+        """Add ``other``, a series of the same layout, to this one."""
+        self.counts = [a + b for a, b in zip(self.counts, other.counts)]
+        self.total += other.total
+        return self
+
+    def __eq__(self, other):
+        if not isinstance(other, Series):
+            return NotImplemented
+        return self.counts == other.counts and self.total == other.total
+
+    def __repr__(self):
+        return 'Series(%r, %r)' % (self.counts, self.total)

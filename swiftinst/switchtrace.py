@@ -1,0 +1,156 @@
+"""The greenlet switch trace and the hub's idle timer: the hot half of
+event-loop accounting (see eventloop), compiled with the request path.
+
+At every switch, the time since the previous one is charged to the
+greenthread switching out (``running``); a request's greenthread
+switching back in has its wait split into ``client_wait`` (the part
+during which the hub sat idle in its poll), ``hub_wait`` (other
+greenthreads held the hub) or, while it waited for a tpool thread,
+``tpool_wait`` up to the moment that thread finished.  A greenthread that
+held the hub longer than the threshold is a *hub block*: ``on_switch``
+only appends it to a list, since it runs inside a switch and must not log
+or touch anything green; the probe in eventloop reports it.
+
+Nothing here calls into Swift, so no Swift traceback can pass through it.
+"""
+
+import collections
+import time
+
+from swiftinst import context, metrics
+
+_monotonic = time.monotonic
+_active_get = context.active_get
+
+# Seconds the hub spent idle in do_poll, ever: a waiting request notes the
+# value when it switches out and compares when it switches back in.
+_idle_total = 0.0
+_last_switch = 0.0
+_block_threshold = float('inf')
+_hub_greenlet = None
+_previous_trace = None
+# Hub blocks not yet turned into metrics and log lines by the probe, and
+# the recent ones a slow-read line may name: (ended, held, culprit).
+_pending_blocks = []
+_recent_blocks = collections.deque(maxlen=32)
+# Exceptions inside the trace function: counted there, reported by the probe.
+_trace_errors = [0]
+
+HUB_OPS = frozenset(('open', 'write', 'metadata_read'))
+
+
+class Culprit(object):
+    """Who held the hub: enough to name it in a log line, captured when the
+    block is seen (the request may have ended by the time it is logged)."""
+
+    __slots__ = ('method', 'device', 'where', 'txn_id')
+
+    def __init__(self, ctx, held):
+        if ctx is None:
+            self.method = metrics.OTHER_METHOD
+            self.device = metrics.OTHER_DEVICE
+            self.where = metrics.WHERE_OTHER
+            self.txn_id = None
+            return
+        self.method = ctx.method
+        self.device = ctx.device
+        self.txn_id = ctx.txn_id
+        # The longest disk op this greenthread made on the hub during the
+        # slice that just ended, if it explains most of the block.
+        where, longest = metrics.WHERE_REQUEST, held / 2
+        for op, seconds in ctx.disk_ops[ctx.slice_mark:]:
+            if seconds >= longest and op in HUB_OPS:
+                where, longest = op, seconds
+        self.where = where
+
+    def describe(self):
+        return 'txn %s (%s %s, in %s)' % (self.txn_id or '-', self.method,
+                                          self.device, self.where)
+
+
+def on_switch(event, args):
+    """greenlet's trace function: charge the time since the last switch."""
+    global _last_switch
+    if event == 'switch' or event == 'throw':
+        try:
+            origin, target = args
+            now = _monotonic()
+            held = now - _last_switch
+            _last_switch = now
+            ctx = _active_get(origin)
+            if ctx is not None:
+                ctx.running += now - ctx.switched_at
+                ctx.switched_at = now
+                ctx.idle_mark = _idle_total
+            if held >= _block_threshold and origin is not _hub_greenlet:
+                block = (now, held, Culprit(ctx, held))
+                _pending_blocks.append(block)
+                _recent_blocks.append(block)
+            ctx = _active_get(target)
+            if ctx is not None:
+                waited = now - ctx.switched_at
+                if ctx.tpool_called is not None:
+                    done = ctx.tpool_done
+                    in_tpool = waited if done is None else \
+                        min(max(done - ctx.switched_at, 0.0), waited)
+                    ctx.tpool_wait += in_tpool
+                    ctx.hub_wait += waited - in_tpool
+                else:
+                    idle = _idle_total - ctx.idle_mark
+                    if idle > waited:
+                        idle = waited
+                    ctx.client_wait += idle
+                    ctx.hub_wait += waited - idle
+                ctx.switched_at = now
+                ctx.slice_mark = len(ctx.disk_ops)
+        except Exception:
+            _trace_errors[0] += 1
+    if _previous_trace is not None:
+        _previous_trace(event, args)
+
+
+def timed_poll(real):
+    def do_poll(seconds):
+        global _idle_total
+        started = _monotonic()
+        try:
+            return real(seconds)
+        finally:
+            _idle_total += _monotonic() - started
+    return do_poll
+
+
+def culprit_between(started, ended):
+    """The longest hub block that ended in [started, ended], or None."""
+    found = None
+    for block in tuple(_recent_blocks):
+        if started <= block[0] <= ended and \
+                (found is None or block[1] > found[1]):
+            found = block
+    return found
+
+
+def start(hub_greenlet, block_threshold):
+    """Begin accounting in this worker's hub thread."""
+    global _hub_greenlet, _block_threshold, _last_switch
+    _hub_greenlet = hub_greenlet
+    _block_threshold = block_threshold
+    _last_switch = _monotonic()
+
+
+def chain(previous_trace):
+    """Call ``previous_trace`` (another tool's switch trace) after ours."""
+    global _previous_trace
+    _previous_trace = previous_trace
+
+
+def take_blocks():
+    """The hub blocks seen since the last call: [(ended, held, Culprit)]."""
+    blocks = _pending_blocks[:]
+    del _pending_blocks[:len(blocks)]
+    return blocks
+
+
+def trace_errors():
+    """Exceptions inside on_switch, ever."""
+    return _trace_errors[0]

@@ -1,0 +1,82 @@
+"""A worker's lifecycle: adoption after fork, the flusher, the disk-state
+sampler and the final flush.
+
+The object server forks its workers after the filter is built, so
+everything that belongs to one worker (its snapshot file, its flusher
+greenthread, its event-loop hooks) starts at the worker's first request:
+``adopt()`` is called by every request and does nothing after the first.
+"""
+
+import atexit
+import os
+
+from swiftinst import hub, metrics, offhub
+
+# Dead workers' snapshots are also folded in at every scrape; this only
+# bounds the number of files when nobody scrapes.
+COMPACT_EVERY_FLUSHES = 60
+
+
+class WorkerLifecycle(object):
+
+    def __init__(self, config, store, recorder, disk_state, event_loop=None):
+        self.config = config
+        self.store = store
+        self.recorder = recorder
+        self.disk_state = disk_state
+        self.event_loop = event_loop
+
+    def adopt(self):
+        """Start this worker's own work at its first request."""
+        if self.store.adopt_current_process():
+            self.start()
+
+    def start(self):
+        """First request in a new worker: start its flusher and, if on,
+        its disk-state sampler and event-loop accounting (all belong to
+        this worker's hub)."""
+        for component in metrics.ERROR_COMPONENTS:
+            self.store.inc((metrics.INSTRUMENTATION_ERRORS.name,
+                            (component,)), 0)
+        hub.spawn_n(self._flush_forever)
+        if self.config.disk_state_interval > 0:
+            hub.spawn_n(self._sample_disk_state_forever)
+        atexit.register(self._final_flush, self.store.pid)
+        if self.event_loop is not None:
+            missing = self.event_loop.start()
+            if missing:
+                self.recorder.logger.warning(
+                    'swiftinst: this eventlet has no %s', ', '.join(missing))
+
+    def _flush_forever(self):
+        flushes = 0
+        while True:
+            hub.sleep(self.config.flush_interval)
+            flushes += 1
+            self.flush(compact=flushes % COMPACT_EVERY_FLUSHES == 0)
+
+    def flush(self, compact=False):
+        try:
+            self.recorder.problems(offhub.execute(self.store.flush))
+            if compact:
+                self.recorder.problems(offhub.execute(self.store.compact))
+        except Exception as err:
+            self.recorder.error('store', 'cannot write to metrics_dir %s: %s'
+                                % (self.config.metrics_dir, err))
+
+    def _sample_disk_state_forever(self):
+        while True:
+            try:
+                offhub.execute(self.disk_state.sample_if_elected)
+            except Exception as err:
+                self.recorder.error('diskstate', 'cannot sample the devices '
+                                    'or write to metrics_dir: %s' % err)
+            hub.sleep(self.config.disk_state_interval)
+
+    def _final_flush(self, pid):
+        # atexit: the hub may be gone, so write from this thread directly.
+        if os.getpid() == pid:
+            try:
+                self.store.flush()
+            except Exception:
+                pass

@@ -1,0 +1,61 @@
+"""The Series type, the one owner of a series' layout, in either mode."""
+
+import pytest
+
+from swiftinst.series import Series
+
+
+BOUNDS = (0.001, 0.01, 0.1)
+
+
+def test_observe_puts_a_value_in_its_le_bucket_and_the_sum():
+    s = Series(BOUNDS)
+    for value in (0.0005, 0.001, 0.002, 0.1, 7.0, float('inf')):
+        s.observe(value)
+    # le semantics: a value equal to a bound is in that bound's bucket
+    assert s.counts == [2, 1, 1, 2]
+    assert s.count == 6
+    assert s.total == float('inf')
+    assert [s.bucket(v) for v in (0.0, 0.001, 0.0011, 99.0)] == [0, 0, 1, 3]
+
+
+def test_any_number_of_bounds():
+    bounds = tuple(0.0001 * 1.2 ** i for i in range(200))
+    s = Series(bounds)
+    for i, bound in enumerate(bounds):
+        s.observe(bound)
+    s.observe(float("inf"))
+    assert s.counts == [1] * 201
+    assert s.count == 201
+
+
+def test_a_counter_and_a_gauge_have_one_count():
+    counter = Series()
+    counter.inc()
+    counter.inc(41)
+    assert counter.value == 42 and counter.counts == [42]
+    gauge = Series()
+    gauge.set(7)
+    assert gauge.value == 7
+
+
+def test_zero_keeps_the_identity_and_dump_appends_counts_then_sum():
+    from array import array
+    s = Series(BOUNDS)
+    counts_list = s.counts
+    s.observe(0.05)
+    counts, sums = array('Q'), array('d')
+    s.dump(counts, sums)
+    assert counts.tolist() == [0, 0, 1, 0] and sums.tolist() == [0.05]
+    s.zero()
+    assert s.counts is counts_list and s.counts == [0, 0, 0, 0]
+    assert s.total == 0.0
+
+
+def test_load_and_add_merge_series_of_one_layout():
+    a = Series(BOUNDS).load([1, 2, 3, 4], 1.5)
+    b = Series(BOUNDS).load([1, 0, 0, 1], 0.5)
+    assert a.add(b) == Series(BOUNDS).load([2, 2, 3, 5], 2.0)
+    with pytest.raises(ValueError):
+        Series(BOUNDS).load([1, 2], 0.0)
+    assert a != b and a != 'a list'
