@@ -1,4 +1,5 @@
 # Declarations that compile context.py (Cython pure-Python mode).
+cimport cython
 from swiftinst.recorder cimport Recorder, RequestKind
 
 cdef class RequestContext:
@@ -25,7 +26,21 @@ cdef class RequestContext:
     cdef public object tpool_done
     cdef public Py_ssize_t slice_mark
 
+    cpdef start(self, Recorder recorder, RequestKind kind, env,
+                start_response)
     cpdef add_disk_op(self, op, double seconds)
     cpdef read_done(self, Py_ssize_t nbytes, double started, double seconds,
                     double hub_before)
+    @cython.locals(recorder=Recorder, kind=RequestKind, now=double,
+                   seconds=double)
     cpdef finish(self)
+
+cdef class TimedInputFields:
+    cdef readonly object _wrapped
+    cdef readonly RequestContext _ctx
+
+@cython.locals(kind=RequestKind, ctx=RequestContext)
+cpdef RequestContext begin_request(type context_class, Recorder recorder, env,
+                                   start_response)
+cpdef register(ctx, green)
+cpdef unregister(ctx, green)

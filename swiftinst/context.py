@@ -17,8 +17,11 @@ import time
 import types
 
 from swiftinst.hub import getcurrent
-from swiftinst.input import TimedInput
-from swiftinst.labels import device_of, partition_of
+
+try:
+    import cython
+except ImportError:  # interpreted, and Cython is not installed
+    from swiftinst import _nocython as cython
 
 _monotonic = time.monotonic
 # A finished context's environment: see RequestContext.finish.
@@ -44,6 +47,41 @@ def register(ctx, green):
 def unregister(ctx, green):
     if active_get(green) is ctx:
         del active[green]
+
+
+def device_of(path):
+    """'/sda/123/a/c/o' -> 'sda'; '' when there is none."""
+    parts = path.split('/', 2)
+    return parts[1] if len(parts) > 1 else ''
+
+
+def partition_of(path):
+    """'/sda/123/a/c/o' -> '123'; '' when there is none."""
+    parts = path.split('/', 3)
+    return parts[2] if len(parts) > 2 else ''
+
+
+def begin_request(context_class, recorder, env, start_response):
+    """A ``context_class`` (a RequestContext) for the request of ``env``,
+    its ``wsgi.input`` timed by a ``context_class.input_class`` if the
+    request has a body."""
+    method = env.get('REQUEST_METHOD', '')
+    kind = recorder.kind(method, device_of(env.get('PATH_INFO', '')),
+                         env.get('HTTP_X_BACKEND_STORAGE_POLICY_INDEX'))
+    ctx = context_class.__new__(context_class)
+    ctx.start(recorder, kind, env, start_response)
+    try:
+        if method in BODY_METHODS or method not in NO_BODY_METHODS \
+                and has_body(env):
+            wsgi_input = env.get('wsgi.input')
+            if wsgi_input is not None:
+                env['wsgi.input'] = context_class.input_class(wsgi_input,
+                                                              ctx)
+    except BaseException:
+        # a context that cannot start leaves the registry at once
+        unregister(ctx, ctx.greenlet)
+        raise
+    return ctx
 
 
 def has_body(env):
@@ -72,6 +110,10 @@ class RequestContext(object):
                  'slice_mark')
 
     def __init__(self, recorder, kind, env, start_response=None):
+        self.start(recorder, kind, env, start_response)
+
+    def start(self, recorder, kind, env, start_response):
+        """The request begins now, on this greenthread."""
         self.recorder = recorder
         self.kind = kind
         self.env = env
@@ -88,27 +130,6 @@ class RequestContext(object):
         self.disk_ops = []
         self.greenlet = getcurrent()
         register(self, self.greenlet)
-
-    @classmethod
-    def begin(cls, recorder, env, start_response):
-        """The context of the request of ``env``, its ``wsgi.input``
-        timed if it has a body."""
-        method = env.get('REQUEST_METHOD', '')
-        ctx = cls(recorder, recorder.kind(
-            method, device_of(env.get('PATH_INFO', '')),
-            env.get('HTTP_X_BACKEND_STORAGE_POLICY_INDEX')), env,
-            start_response)
-        try:
-            if method in BODY_METHODS or method not in NO_BODY_METHODS \
-                    and has_body(env):
-                wsgi_input = env.get('wsgi.input')
-                if wsgi_input is not None:
-                    env['wsgi.input'] = TimedInput(wsgi_input, ctx)
-        except BaseException:
-            # a context that cannot start leaves the registry at once
-            unregister(ctx, ctx.greenlet)
-            raise
-        return ctx
 
     def add_disk_op(self, op, seconds):
         self.disk_ops.append((op, seconds))
@@ -138,9 +159,17 @@ class RequestContext(object):
         try:
             unregister(self, self.greenlet)
             now = _monotonic()
-            if self.recorder.phases:
+            seconds = now - self.started
+            recorder = self.recorder
+            kind = self.kind
+            if self.disk_ops:
+                kind.disk.observe(self.disk_ops)
+            kind.observe_request(self.status, seconds, self.bytes_read)
+            if recorder.phases:
                 self.running += now - self.switched_at
-            self.recorder.finish_request(self, now - self.started)
+            if recorder.phases or self.statsd_samples is not None or \
+                    seconds >= recorder.slow_request_threshold > 0:
+                recorder.finish_extras(self, seconds)
         except Exception:
             self.recorder.error('request')
         finally:
@@ -187,3 +216,29 @@ class RequestContext(object):
     def phases(self):
         return (self.running, self.client_wait, self.hub_wait,
                 self.tpool_wait)
+
+
+class TimedInputFields(object):
+    """What a TimedInput holds, and everything it does but read: the
+    reads are input.py's, interpreted, since Swift's read errors pass
+    through them.  Attribute reads and writes go to the wrapped input."""
+
+    __slots__ = ('_wrapped', '_ctx')
+
+    def __init__(self, wrapped, ctx):
+        if cython.compiled:
+            self._wrapped = wrapped
+            self._ctx = ctx
+        else:
+            # past this class's own __setattr__, which forwards
+            object.__setattr__(self, '_wrapped', wrapped)
+            object.__setattr__(self, '_ctx', ctx)
+
+    def __iter__(self):
+        return iter(self.read, b'')
+
+    def __getattr__(self, name):
+        return getattr(self._wrapped, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._wrapped, name, value)

@@ -168,7 +168,7 @@ class TimedTpool(object):
 def _record_method_detached(of_writer, op, seconds, instance):
     """A hub method's timing outside any request: the DiskFile, or the
     DiskFileWriter's ``_diskfile``, names the device."""
-    _record_detached(((op, seconds),), getattr(
+    _record_detached([(op, seconds)], getattr(
         instance, '_diskfile', None) if of_writer else instance)
 
 

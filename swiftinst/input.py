@@ -6,12 +6,14 @@ multi-phase EC PUTs and attribute writes, reaches eventlet's Input
 unchanged.  The wrapper is never installed for GET/HEAD, whose zero-copy
 path checks ``isinstance(wsgi.input, eventlet.wsgi.Input)``.
 
-Swift's read errors pass through these methods, so they are never
-compiled (see compiled); the request's context records each read.
+Swift's read errors pass through the three read methods, so they are
+never compiled (see compiled); the rest of the wrapper is context's
+TimedInputFields, and the request's context records each read.
 """
 
 import time
 
+from swiftinst.context import TimedInputFields
 from swiftinst.transparent import drop_own_frame
 
 _monotonic = time.monotonic
@@ -39,25 +41,11 @@ def _timed_reader(name, size=len):
     return timed
 
 
-class TimedInput(object):
+class TimedInput(TimedInputFields):
     """``wsgi.input`` for a request with a body: TimedInput(wrapped, ctx)."""
 
-    __slots__ = ('_wrapped', '_ctx')
-
-    def __init__(self, wrapped, ctx):
-        # past this class's own __setattr__, which forwards
-        object.__setattr__(self, '_wrapped', wrapped)
-        object.__setattr__(self, '_ctx', ctx)
+    __slots__ = ()
 
     read = _timed_reader('read')
     readline = _timed_reader('readline')
     readlines = _timed_reader('readlines', _lines_size)
-
-    def __iter__(self):
-        return iter(self.read, b'')
-
-    def __getattr__(self, name):
-        return getattr(self._wrapped, name)
-
-    def __setattr__(self, name, value):
-        setattr(self._wrapped, name, value)

@@ -65,15 +65,3 @@ class LabelPolicy(object):
     @staticmethod
     def method(name):
         return name if name in metrics.METHODS else metrics.OTHER_METHOD
-
-
-def device_of(path):
-    """'/sda/123/a/c/o' -> 'sda'; '' when there is none."""
-    parts = path.split('/', 2)
-    return parts[1] if len(parts) > 1 else ''
-
-
-def partition_of(path):
-    """'/sda/123/a/c/o' -> '123'; '' when there is none."""
-    parts = path.split('/', 3)
-    return parts[2] if len(parts) > 2 else ''

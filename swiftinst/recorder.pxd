@@ -1,11 +1,16 @@
 # Declarations that compile recorder.py (Cython pure-Python mode).
+cimport cython
 from swiftinst.series cimport Series
 
 cdef class DiskTarget:
     cdef readonly object device
     cdef readonly object policy
-    cdef readonly object histograms
+    cdef readonly dict histograms
     cdef readonly dict statsd_names
+    cdef object _store
+
+    @cython.locals(histograms=dict, series=Series, seconds=double)
+    cpdef observe(self, list ops)
 
 cdef class RequestKind:
     cdef readonly object method
@@ -14,10 +19,14 @@ cdef class RequestKind:
     cdef readonly tuple labels
     cdef readonly Series read
     cdef readonly object read_statsd
-    cdef readonly object by_status
-    cdef public Series input_bytes
+    cdef readonly dict by_status
+    cdef readonly Series input_bytes
     cdef readonly DiskTarget disk
     cdef readonly tuple phases
+    cdef object _store
+
+    @cython.locals(series=Series)
+    cpdef observe_request(self, status, double seconds, long long bytes_read)
 
 cdef class Recorder:
     cdef readonly object store
@@ -34,5 +43,4 @@ cdef class Recorder:
     cdef readonly dict _kinds
     cdef readonly dict _kinds_by_raw
 
-    cpdef kind(self, method, device, policy)
-    cpdef finish_request(self, ctx, double seconds)
+    cpdef RequestKind kind(self, method, device, policy)

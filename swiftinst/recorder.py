@@ -11,13 +11,6 @@ import collections
 import os
 
 from swiftinst import metrics
-from swiftinst.store import Histograms
-
-
-def observe_ops(histograms, ops):
-    """Observe each ``(op, seconds)`` of ``ops`` into ``histograms[op]``."""
-    for op, seconds in ops:
-        histograms[op].observe(seconds)
 
 
 def _identify(ctx):
@@ -27,17 +20,31 @@ def _identify(ctx):
 
 
 class DiskTarget(object):
-    """One (device, policy) pair: its disk-op histograms and statsd names."""
+    """One (device, policy) pair: its disk-op histograms and statsd names.
 
-    __slots__ = ('device', 'policy', 'histograms', 'statsd_names')
+    A histogram is created at the first observation of its op, so a node
+    exposes only the ops it has seen."""
+
+    __slots__ = ('device', 'policy', 'histograms', 'statsd_names', '_store')
 
     def __init__(self, store, device, policy):
         self.device = device
         self.policy = policy
-        self.histograms = Histograms(store, metrics.DISK_OP.name,
-                                     lambda op: (op, device, policy))
+        self._store = store
+        # op -> Series
+        self.histograms = {}
         self.statsd_names = {op: 'disk.%s.%s' % (op, device)
                              for op in metrics.DISK_OPS}
+
+    def observe(self, ops):
+        """Observe each ``(op, seconds)`` of ``ops``."""
+        histograms = self.histograms
+        for op, seconds in ops:
+            series = histograms.get(op)
+            if series is None:
+                series = histograms[op] = self._store.histogram(
+                    (metrics.DISK_OP.name, (op, self.device, self.policy)))
+            series.observe(seconds)
 
 
 class RequestKind(object):
@@ -45,10 +52,11 @@ class RequestKind(object):
     labels, live series and statsd names, looked up once for all."""
 
     __slots__ = ('method', 'device', 'policy', 'labels', 'read',
-                 'read_statsd', 'by_status', 'input_bytes', 'disk', 'phases')
+                 'read_statsd', 'by_status', 'input_bytes', 'disk', 'phases',
+                 '_store')
 
     def __init__(self, recorder, method, device, policy):
-        store = recorder.store
+        store = self._store = recorder.store
         self.method = method
         self.device = device
         self.policy = policy
@@ -56,10 +64,8 @@ class RequestKind(object):
         self.read = store.histogram((metrics.INPUT_READ.name, labels))
         self.read_statsd = '%s.%s.input_read' % (method, device)
         # the status line's first character -> live request-duration
-        # histogram of its class ('2' -> '2xx')
-        self.by_status = Histograms(store, metrics.REQUEST.name,
-                                    lambda first: labels +
-                                    (metrics.status_class(first),))
+        # histogram of its class ('2' -> '2xx'), created at first use
+        self.by_status = {}
         # the input-bytes counter, created by the first request of this
         # kind that read a body
         self.input_bytes = None
@@ -68,6 +74,24 @@ class RequestKind(object):
         self.phases = tuple(
             store.histogram((metrics.REQUEST_PHASE.name, labels + (phase,)))
             for phase in metrics.PHASES) if recorder.phases else ()
+
+    def observe_request(self, status, seconds, bytes_read):
+        """A request of this kind ended with ``status`` (the status line
+        it started its response with, or None) after ``seconds``, having
+        read ``bytes_read`` bytes of its body."""
+        first = status[0] if status else ''
+        series = self.by_status.get(first)
+        if series is None:
+            series = self.by_status[first] = self._store.histogram(
+                (metrics.REQUEST.name, self.labels +
+                 (metrics.status_class(first),)))
+        series.observe(seconds)
+        if bytes_read:
+            series = self.input_bytes
+            if series is None:
+                series = self.input_bytes = self._store.counter(
+                    (metrics.INPUT_BYTES.name, self.labels))
+            series.inc(bytes_read)
 
 
 class Recorder(object):
@@ -183,7 +207,7 @@ class Recorder(object):
         ``diskfile``."""
         target = self.target_of(diskfile)
         if target is not None:
-            observe_ops(target.histograms, ops)
+            target.observe(ops)
 
     def slow_read(self, ctx, started, seconds, offset, nbytes, hub_wait):
         self.store.inc((metrics.SLOW_READS.name,
@@ -222,31 +246,10 @@ class Recorder(object):
                       if op in ops) or 'none',
             _identify(ctx))
 
-    def finish_request(self, ctx, seconds):
-        """Record a finished request that took ``seconds``."""
-        kind = ctx.kind
-        if ctx.disk_ops:
-            observe_ops(kind.disk.histograms, ctx.disk_ops)
-        status = ctx.status
-        kind.by_status[status[0] if status else ''].observe(seconds)
-        if ctx.bytes_read:
-            self.input_bytes(kind).inc(ctx.bytes_read)
-        if kind.phases or ctx.statsd_samples is not None or \
-                seconds >= self.slow_request_threshold > 0:
-            self.finish_extras(ctx, seconds)
-
-    def input_bytes(self, kind):
-        """The input-bytes counter of ``kind``, created by the first
-        request of that kind that read a body."""
-        counter = kind.input_bytes
-        if counter is None:
-            counter = kind.input_bytes = self.store.counter(
-                (metrics.INPUT_BYTES.name, kind.labels))
-        return counter
-
     def finish_extras(self, ctx, seconds):
-        """The rare part of recording a request: its phases, its statsd
-        packet, and the warning when it was slow."""
+        """The rare part of recording a request (see
+        RequestContext.finish): its phases, its statsd packet, and the
+        warning when it was slow."""
         kind = ctx.kind
         if kind.phases:
             for series, phase_seconds in zip(kind.phases, ctx.phases()):

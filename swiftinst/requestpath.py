@@ -18,7 +18,9 @@ Swift's calls and exceptions pass through everything here, so it is never
 compiled (see compiled): it stays a few lines around the compiled context.
 """
 
-from swiftinst.context import RequestContext
+from swiftinst.context import RequestContext, begin_request
+from swiftinst.input import TimedInput
+from swiftinst.store import current_pid
 from swiftinst.transparent import drop_own_frame
 
 
@@ -27,6 +29,7 @@ class StartResponse(RequestContext):
     it notes the status without a closure per request."""
 
     __slots__ = ()
+    input_class = TimedInput
 
     def __call__(self, status, *headers_and_exc_info):
         self.status = status
@@ -75,8 +78,14 @@ class RequestPath(object):
     def __call__(self, env, start_response):
         if env.get('PATH_INFO') == self.metrics_path:
             return self.serve_metrics(env, start_response)
-        ctx = self.begin(env, start_response)
-        if ctx is None:
+        try:
+            if self.worker.pid != current_pid[0]:
+                self.worker.adopt()
+            ctx = begin_request(StartResponse, self.recorder, env,
+                                start_response)
+        except Exception:
+            # instrumentation failed: the request goes to Swift untouched
+            self.recorder.error('request')
             return self.app(env, start_response)
         try:
             # the context passes start_response on, noting the status
@@ -92,16 +101,6 @@ class RequestPath(object):
             ctx.finish()
             return app_iter
         return FinishOnClose(app_iter, ctx)
-
-    def begin(self, env, start_response):
-        """A RequestContext for ``env``, or None if instrumentation failed
-        (the request then goes to Swift untouched)."""
-        try:
-            self.worker.adopt()
-            return StartResponse.begin(self.recorder, env, start_response)
-        except Exception:
-            self.recorder.error('request')
-            return None
 
     def serve_metrics(self, env, start_response):
         raise NotImplementedError

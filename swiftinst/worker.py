@@ -25,11 +25,15 @@ class WorkerLifecycle(object):
         self.recorder = recorder
         self.disk_state = disk_state
         self.event_loop = event_loop
+        # The process adopted last: the request path calls adopt() when
+        # this is not the current pid (see store.current_pid).
+        self.pid = None
 
     def adopt(self):
         """Start this worker's own work at its first request."""
         if self.store.adopt_current_process():
             self.start()
+        self.pid = self.store.pid
 
     def start(self):
         """First request in a new worker: start its flusher and, if on,

@@ -4,8 +4,8 @@ import logging
 import pytest
 
 from swiftinst import context, labels as labels_module, metrics
-from swiftinst.context import RequestContext
-from swiftinst.labels import LabelPolicy, device_of, partition_of
+from swiftinst.context import RequestContext, device_of, partition_of
+from swiftinst.labels import LabelPolicy
 from swiftinst.input import TimedInput
 from swiftinst.recorder import Recorder, RequestKind
 from swiftinst.store import MetricStore

@@ -157,7 +157,7 @@ def test_each_new_process_is_adopted_once(make_filter, monkeypatch):
     assert started == [1]
     # a forked child sees another pid in current_pid
     pid = store.current_pid[0]
-    f.store.pid = -1
+    f.store.pid = f.worker.pid = -1
     try:
         f(put_env(), lambda *args: None)
     finally:

@@ -153,16 +153,19 @@ def test_concurrent_writer_during_scrapes_never_goes_backwards(tmp_path):
     d = str(tmp_path)
     writer = MetricStore(d, BOUNDS)
     writer.adopt_current_process()
-    stop = threading.Event()
+    stop, flushed = threading.Event(), threading.Event()
 
     def write_forever():
         while not stop.is_set():
             writer.observe(KEY, 0.05)
             writer.flush()
+            flushed.set()
 
     thread = threading.Thread(target=write_forever)
     thread.start()
     try:
+        # on a busy host the writer may not have run at all yet
+        assert flushed.wait(30)
         scraper = MetricStore(d, BOUNDS)
         seen = [count(scraper.merged()[0]) for _ in range(200)]
     finally:
