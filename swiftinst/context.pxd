@@ -34,6 +34,7 @@ cdef class RequestContext:
     @cython.locals(recorder=Recorder, kind=RequestKind, now=double,
                    seconds=double)
     cpdef finish(self)
+    cpdef tuple phases(self)
 
 cdef class TimedInputFields:
     cdef readonly object _wrapped

@@ -167,7 +167,8 @@ class RequestContext(object):
             kind.observe_request(self.status, seconds, self.bytes_read)
             if recorder.phases:
                 self.running += now - self.switched_at
-            if recorder.phases or self.statsd_samples is not None or \
+                kind.observe_phases(self.phases())
+            if self.statsd_samples is not None or \
                     seconds >= recorder.slow_request_threshold > 0:
                 recorder.finish_extras(self, seconds)
         except Exception:

@@ -27,6 +27,8 @@ cdef class RequestKind:
 
     @cython.locals(series=Series)
     cpdef observe_request(self, status, double seconds, long long bytes_read)
+    @cython.locals(phases=tuple, i=Py_ssize_t, series=Series)
+    cpdef observe_phases(self, tuple seconds)
 
 cdef class Recorder:
     cdef readonly object store

@@ -93,6 +93,14 @@ class RequestKind(object):
                     (metrics.INPUT_BYTES.name, self.labels))
             series.inc(bytes_read)
 
+    def observe_phases(self, seconds):
+        """A request's wall time split into its phases (in the order of
+        ``metrics.PHASES``), when event-loop accounting is on."""
+        phases = self.phases
+        for i in range(len(phases)):
+            series = phases[i]
+            series.observe(seconds[i])
+
 
 class Recorder(object):
     """The one place that knows which metric an event feeds."""
@@ -248,12 +256,9 @@ class Recorder(object):
 
     def finish_extras(self, ctx, seconds):
         """The rare part of recording a request (see
-        RequestContext.finish): its phases, its statsd packet, and the
-        warning when it was slow."""
+        RequestContext.finish): its statsd packet, and the warning when
+        it was slow."""
         kind = ctx.kind
-        if kind.phases:
-            for series, phase_seconds in zip(kind.phases, ctx.phases()):
-                series.observe(phase_seconds)
         if seconds >= self.slow_request_threshold > 0:
             self.slow_request(ctx, seconds)
         samples = ctx.statsd_samples

@@ -20,21 +20,38 @@ import time
 from swiftinst import context, metrics
 
 _monotonic = time.monotonic
-_active_get = context.active_get
+_active = context.active
 
-# Seconds the hub spent idle in do_poll, ever: a waiting request notes the
-# value when it switches out and compares when it switches back in.
-_idle_total = 0.0
-_last_switch = 0.0
-_block_threshold = float('inf')
-_hub_greenlet = None
-_previous_trace = None
+
+
+class TraceState(object):
+    """What the trace keeps between switches: one per process, since a
+    worker has one hub thread.  (Fields of one object rather than module
+    globals: compiled, they are C fields, and a store to one does not
+    invalidate every global the trace reads.)"""
+
+    __slots__ = ('idle_total', 'last_switch', 'block_threshold',
+                 'hub_greenlet', 'previous_trace', 'errors')
+
+    def __init__(self):
+        # Seconds the hub spent idle in do_poll, ever: a waiting request
+        # notes the value when it switches out and compares when it
+        # switches back in.
+        self.idle_total = 0.0
+        self.last_switch = 0.0
+        self.block_threshold = float('inf')
+        self.hub_greenlet = None
+        # another tool's switch trace, called after ours
+        self.previous_trace = None
+        # exceptions inside on_switch, reported by the probe
+        self.errors = 0
+
+
+state = TraceState()
 # Hub blocks not yet turned into metrics and log lines by the probe, and
 # the recent ones a slow-read line may name: (ended, held, culprit).
 _pending_blocks = []
 _recent_blocks = collections.deque(maxlen=32)
-# Exceptions inside the trace function: counted there, reported by the probe.
-_trace_errors = [0]
 
 HUB_OPS = frozenset(('open', 'write', 'metadata_read'))
 
@@ -70,23 +87,24 @@ class Culprit(object):
 
 def on_switch(event, args):
     """greenlet's trace function: charge the time since the last switch."""
-    global _last_switch
+    st = state
     if event == 'switch' or event == 'throw':
         try:
+            active = _active
             origin, target = args
             now = _monotonic()
-            held = now - _last_switch
-            _last_switch = now
-            ctx = _active_get(origin)
+            held = now - st.last_switch
+            st.last_switch = now
+            ctx = active.get(origin)
             if ctx is not None:
                 ctx.running += now - ctx.switched_at
                 ctx.switched_at = now
-                ctx.idle_mark = _idle_total
-            if held >= _block_threshold and origin is not _hub_greenlet:
+                ctx.idle_mark = st.idle_total
+            if held >= st.block_threshold and origin is not st.hub_greenlet:
                 block = (now, held, Culprit(ctx, held))
                 _pending_blocks.append(block)
                 _recent_blocks.append(block)
-            ctx = _active_get(target)
+            ctx = active.get(target)
             if ctx is not None:
                 waited = now - ctx.switched_at
                 if ctx.tpool_called is not None:
@@ -96,7 +114,7 @@ def on_switch(event, args):
                     ctx.tpool_wait += in_tpool
                     ctx.hub_wait += waited - in_tpool
                 else:
-                    idle = _idle_total - ctx.idle_mark
+                    idle = st.idle_total - ctx.idle_mark
                     if idle > waited:
                         idle = waited
                     ctx.client_wait += idle
@@ -104,19 +122,20 @@ def on_switch(event, args):
                 ctx.switched_at = now
                 ctx.slice_mark = len(ctx.disk_ops)
         except Exception:
-            _trace_errors[0] += 1
-    if _previous_trace is not None:
-        _previous_trace(event, args)
+            st.errors += 1
+    if st.previous_trace is not None:
+        st.previous_trace(event, args)
 
 
 def timed_poll(real):
+    """The hub's do_poll, adding the time it sat idle to the total."""
     def do_poll(seconds):
-        global _idle_total
+        st = state
         started = _monotonic()
         try:
             return real(seconds)
         finally:
-            _idle_total += _monotonic() - started
+            st.idle_total += _monotonic() - started
     return do_poll
 
 
@@ -132,16 +151,14 @@ def culprit_between(started, ended):
 
 def start(hub_greenlet, block_threshold):
     """Begin accounting in this worker's hub thread."""
-    global _hub_greenlet, _block_threshold, _last_switch
-    _hub_greenlet = hub_greenlet
-    _block_threshold = block_threshold
-    _last_switch = _monotonic()
+    state.hub_greenlet = hub_greenlet
+    state.block_threshold = block_threshold
+    state.last_switch = _monotonic()
 
 
 def chain(previous_trace):
     """Call ``previous_trace`` (another tool's switch trace) after ours."""
-    global _previous_trace
-    _previous_trace = previous_trace
+    state.previous_trace = previous_trace
 
 
 def take_blocks():
@@ -153,4 +170,4 @@ def take_blocks():
 
 def trace_errors():
     """Exceptions inside on_switch, ever."""
-    return _trace_errors[0]
+    return state.errors

@@ -25,10 +25,10 @@ def ctx(tmp_path):
 def clock(monkeypatch):
     now = [100.0]
     monkeypatch.setattr(switchtrace, '_monotonic', lambda: now[0])
-    monkeypatch.setattr(switchtrace, '_last_switch', 100.0)
-    monkeypatch.setattr(switchtrace, '_idle_total', 0.0)
-    monkeypatch.setattr(switchtrace, '_block_threshold', 0.05)
-    monkeypatch.setattr(switchtrace, '_hub_greenlet', object())
+    monkeypatch.setattr(switchtrace.state, 'last_switch', 100.0)
+    monkeypatch.setattr(switchtrace.state, 'idle_total', 0.0)
+    monkeypatch.setattr(switchtrace.state, 'block_threshold', 0.05)
+    monkeypatch.setattr(switchtrace.state, 'hub_greenlet', object())
     yield now
     del switchtrace._pending_blocks[:]
     switchtrace._recent_blocks.clear()
@@ -39,11 +39,11 @@ def switch(origin, target):
 
 
 def test_wait_splits_into_client_and_hub_wait(ctx, clock):
-    me, hub = ctx.greenlet, switchtrace._hub_greenlet
+    me, hub = ctx.greenlet, switchtrace.state.hub_greenlet
     ctx.started = ctx.switched_at = 100.0
     clock[0] = 100.010
     switch(me, hub)                       # ran 10 ms, then waits on a socket
-    switchtrace._idle_total += 0.300        # the hub sat idle in epoll 300 ms
+    switchtrace.state.idle_total += 0.300   # the hub sat idle 300 ms
     clock[0] = 100.510                    # and others ran 200 ms
     switch(hub, me)
     assert ctx.running == pytest.approx(0.010)
@@ -55,7 +55,7 @@ def test_wait_splits_into_client_and_hub_wait(ctx, clock):
 
 
 def test_tpool_wait_ends_when_the_native_thread_finished(ctx, clock):
-    me, hub = ctx.greenlet, switchtrace._hub_greenlet
+    me, hub = ctx.greenlet, switchtrace.state.hub_greenlet
     ctx.switched_at = 100.0
     ctx.tpool_called = 100.0
     switch(me, hub)
@@ -68,7 +68,7 @@ def test_tpool_wait_ends_when_the_native_thread_finished(ctx, clock):
 
 
 def test_a_long_slice_is_a_block_with_its_culprit(ctx, clock):
-    me, hub = ctx.greenlet, switchtrace._hub_greenlet
+    me, hub = ctx.greenlet, switchtrace.state.hub_greenlet
     ctx.add_disk_op('open', 0.45)       # made during this slice
     clock[0] = 100.5
     switch(me, hub)
@@ -87,21 +87,21 @@ def test_a_long_slice_is_a_block_with_its_culprit(ctx, clock):
 def test_a_block_outside_a_request_or_disk_op(ctx, clock):
     other = greenlet.greenlet(lambda: None)
     clock[0] = 100.2
-    switch(other, switchtrace._hub_greenlet)
+    switch(other, switchtrace.state.hub_greenlet)
     assert switchtrace._pending_blocks[-1][2].where == metrics.WHERE_OTHER
     ctx.add_disk_op('open', 0.01)       # too short to explain
     ctx.slice_mark = 0
     clock[0] = 100.4
-    switch(ctx.greenlet, switchtrace._hub_greenlet)
+    switch(ctx.greenlet, switchtrace.state.hub_greenlet)
     assert switchtrace._pending_blocks[-1][2].where == metrics.WHERE_REQUEST
 
 
 def test_the_trace_never_raises_and_chains(clock, monkeypatch):
     seen = []
-    monkeypatch.setattr(switchtrace, '_previous_trace',
+    monkeypatch.setattr(switchtrace.state, 'previous_trace',
                         lambda event, args: seen.append(event))
-    errors = switchtrace._trace_errors[0]
+    errors = switchtrace.state.errors
     switchtrace.on_switch('switch', 'not a pair')
     switchtrace.on_switch('throw', (None, None))
-    assert switchtrace._trace_errors[0] == errors + 1
+    assert switchtrace.state.errors == errors + 1
     assert seen == ['switch', 'throw']
