@@ -4,7 +4,8 @@ Three loops over the same in-memory input, each repeated and the median
 per-call time kept:
 
 * bare: ``read()``;
-* swiftinst: ``TimedInput.read()`` with a real RequestContext and store;
+* swiftinst: ``TimedInput.read()`` with a real RequestContext and store,
+  compiled and (in a subprocess) interpreted;
 * prometheus_client multiprocess: ``read()`` timed by hand and observed
   into a labelled Histogram child, with PROMETHEUS_MULTIPROC_DIR set (in a
   subprocess, since the value class is chosen at import).
@@ -103,13 +104,28 @@ def prometheus_added(multiprocess):
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def interpreted_added():
+    """swiftinst_added() in a process that runs the request path
+    interpreted."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(
+        [sys.executable, '-c', 'import sys; sys.path.insert(0, sys.argv[1]);'
+         'from bench.hotpath import swiftinst_added;'
+         'print(*swiftinst_added())', root],
+        env=dict(os.environ, SWIFTINST_PURE_PYTHON='1'), capture_output=True,
+        text=True, check=True, timeout=600)
+    return tuple(map(float, out.stdout.split()))
+
+
 def main():
     bare, ours = swiftinst_added()
+    py_bare, py_ours = interpreted_added()
     mp_bare, mp = prometheus_added(True)
     ip_bare, ip = prometheus_added(False)
     result = {
         'bare_read_us': bare * 1e6,
         'swiftinst_added_us': (ours - bare) * 1e6,
+        'interpreted_added_us': (py_ours - py_bare) * 1e6,
         'multiprocess_added_us': (mp - mp_bare) * 1e6,
         'in_process_added_us': (ip - ip_bare) * 1e6,
     }

@@ -29,7 +29,8 @@ cdef class RequestContext:
     cpdef start(self, Recorder recorder, RequestKind kind, env,
                 start_response)
     cpdef add_disk_op(self, op, double seconds)
-    cpdef read_done(self, Py_ssize_t nbytes, double started, double seconds,
+    @cython.locals(seconds=double)
+    cpdef read_done(self, Py_ssize_t nbytes, double started,
                     double hub_before)
     @cython.locals(recorder=Recorder, kind=RequestKind, now=double,
                    seconds=double)

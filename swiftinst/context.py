@@ -134,10 +134,11 @@ class RequestContext(object):
     def add_disk_op(self, op, seconds):
         self.disk_ops.append((op, seconds))
 
-    def read_done(self, nbytes, started, seconds, hub_before):
-        """Record one read of the body: its bytes, the input-read
-        histogram and, when statsd is on or the read was slow, the rest.
-        Never raises."""
+    def read_done(self, nbytes, started, hub_before):
+        """Record one read of the body that began at ``started`` and has
+        just returned ``nbytes``: its bytes, the input-read histogram and,
+        when statsd is on or the read was slow, the rest.  Never raises."""
+        seconds = _monotonic() - started
         try:
             offset = self.bytes_read
             self.bytes_read = offset + nbytes

@@ -34,8 +34,7 @@ def _timed_reader(name, size=len):
         except BaseException as exc:
             drop_own_frame(exc)
             raise
-        ctx.read_done(size(result), started, _monotonic() - started,
-                      hub_before)
+        ctx.read_done(size(result), started, hub_before)
         return result
     timed.__name__ = timed.__qualname__ = name
     return timed
