@@ -16,6 +16,13 @@ Compiled (see ``series.pxd``), a Series is a C struct whose ``observe``
 is a C function that callers of a known type call directly.
 """
 
+from bisect import bisect_left
+
+try:
+    import cython
+except ImportError:  # interpreted, and Cython is not installed
+    from swiftinst import _nocython as cython
+
 
 class Series(object):
     """Live values: ``counts`` (a list of ints) and ``total`` (a float)."""
@@ -29,8 +36,11 @@ class Series(object):
 
     def bucket(self, seconds):
         """Index of the bucket that ``seconds`` falls in (le semantics:
-        a value equal to a bound belongs to that bound's bucket): a
-        binary search, over C doubles when compiled."""
+        a value equal to a bound belongs to that bound's bucket): the
+        binary search of ``bisect_left``, which is C already where this
+        runs interpreted, and over C doubles where it is compiled."""
+        if not cython.compiled:
+            return bisect_left(self.bounds, seconds)
         bounds = self.bounds
         lo = 0
         hi = len(bounds)

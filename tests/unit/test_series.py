@@ -1,6 +1,9 @@
 """The Series type, the one owner of a series' layout, in either mode."""
 
+import bisect
+
 import pytest
+from hypothesis import given, strategies as st
 
 from swiftinst.series import Series
 
@@ -59,3 +62,11 @@ def test_load_and_add_merge_series_of_one_layout():
     with pytest.raises(ValueError):
         Series(BOUNDS).load([1, 2], 0.0)
     assert a != b and a != 'a list'
+
+
+@given(st.lists(st.floats(0.0001, 100.0), min_size=1, max_size=70,
+                unique=True),
+       st.floats(allow_nan=False))
+def test_bucket_is_bisect_left_in_either_mode(bounds, value):
+    bounds = sorted(bounds)
+    assert Series(bounds).bucket(value) == bisect.bisect_left(bounds, value)
