@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv test unit functional test-compat demo bench bench-quick bench-instructions bench-cold soak repro clean
+.PHONY: venv test unit functional test-compat lint demo bench bench-quick \
+	bench-instructions bench-cold soak repro clean
 
 # The modules compiled from their own source (swiftinst/compiled.py): a
 # .pxd beside each.  An edit to one rebuilds them in place.
@@ -69,11 +70,22 @@ test-swift-%: .venv-swift-%/.installed-stamp
 
 test-compat: test-swift-oldest test-swift-newest
 
+# flake8 and hacking with Swift's settings (setup.cfg), in a virtualenv
+# of their own: hacking pins its flake8.
+LINT_STAMP := .venv-lint/.installed-stamp
+$(LINT_STAMP): requirements-lint.txt
+	$(PYTHON) -m venv .venv-lint
+	.venv-lint/bin/python -m pip install --quiet -r requirements-lint.txt
+	touch $@
+
+lint: $(LINT_STAMP)
+	.venv-lint/bin/flake8
+
 demo: $(BUILD_STAMP)
 	$(VENV)/bin/swiftinst demo
 
 clean:
-	rm -rf $(VENV) .venv-swift-* build dist *.egg-info .pytest_cache \
+	rm -rf $(VENV) .venv-swift-* .venv-lint build dist *.egg-info .pytest_cache \
 		swiftinst/*.so swiftinst/*.c
 
 # Benchmarks need wrk (Debian package) and, for pinning, taskset.

@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """End-to-end overhead: a bare object server against the same with the filter.
 
 Both servers run at once (``workers = 1``, pinned to one core with
@@ -195,7 +210,8 @@ class Scenario(object):
         """``pairs`` A/B pairs, PAIRS_PER_ROUND to a pair of freshly
         started servers: one process can be a few per cent faster than an
         identical one for its whole life (memory layout), so a single pair
-        of servers would bias every ratio the same way."""
+        of servers would bias every ratio the same way.
+        """
         a, b = [], []
         rounds = math.ceil(pairs / PAIRS_PER_ROUND)
         for seed in range(rounds):
@@ -261,7 +277,8 @@ def main(pairs=15, seconds=2, only=None, bar_pairs=BAR_PAIRS, exact=False):
 
     Every scenario (or those whose name contains ``only``, or is it if
     ``exact``): ``pairs`` pairs each, ``bar_pairs`` for those with a bar
-    and the control."""
+    and the control.
+    """
     if seconds < 2 or seconds % 2:
         raise ValueError('seconds must be even, not %r' % seconds)
     results = []

@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Added cost of one timed wsgi.input.read(), observation included.
 
 Three loops over the same in-memory input, each repeated and the median
@@ -106,7 +121,8 @@ def prometheus_added(multiprocess):
 
 def interpreted_added():
     """swiftinst_added() in a process that runs the request path
-    interpreted."""
+    interpreted.
+    """
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run(
         [sys.executable, '-c', 'import sys; sys.path.insert(0, sys.argv[1]);'

@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Instructions per PUT, counted by valgrind: a figure that does not swing.
 
 The A/B runs of bench/e2e.py move by a few per cent from run to run on a
@@ -112,7 +127,8 @@ def per_put(variant):
 
 def _worker_instructions(server, out_dir, method, count):
     """Instructions one worker of ``server`` (under callgrind) spends on
-    ``count`` sequential 4 KiB PUTs, or GETs of one object."""
+    ``count`` sequential 4 KiB PUTs, or GETs of one object.
+    """
     body = b'x' * 4096
     if method == 'GET':
         assert server.put('sda', 'got', body)[0] == 201

@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """``make repro``: the seed thread's slowdown, reproduced on XFS, and what
 swiftinst shows about it.
 
@@ -63,7 +78,8 @@ PARTITIONS = 64
 def prefill(devices, start, count):
     """Write objects start..start+count-1 as valid .data files through
     Swift's DiskFileManager, without fsync (the page cache is enough for
-    a fill) and without tpool."""
+    a fill) and without tpool.
+    """
     import logging
     from eventlet import tpool
     from swift.common import utils
@@ -156,7 +172,8 @@ class SlowXfs(object):
 
 class CachePressure(object):
     """Drops the page, dentry and inode caches every second: RAM too small
-    to keep the device's inodes."""
+    to keep the device's inodes.
+    """
 
     def __init__(self):
         self._stop = threading.Event()

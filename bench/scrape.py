@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Scrape cost: swiftinst's store against prometheus_client multiprocess.
 
 Every figure uses the same series set (bench/workload.py) per worker.
@@ -176,7 +191,8 @@ print(json.dumps(times))
 
 def stall(workers=48, seconds=6.0):
     """Probe latency of a worker while it serves back-to-back scrapes of
-    ``workers`` workers' data, against the same probe without scrapes."""
+    ``workers`` workers' data, against the same probe without scrapes.
+    """
     server = ObjectServer(workers=1, devices=('sda',),
                           filter_options={'flush_interval': '1'},
                           command_prefix=workload.on_cpu(workload.SERVER_CPU))

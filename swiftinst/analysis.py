@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Reading a /metrics scrape back: samples, bucket deltas and quantiles.
 
 Shared by ``swiftinst demo``, ``swiftinst report`` and the tests, so that
@@ -23,7 +38,8 @@ class Scrape(object):
     @classmethod
     def combined(cls, scrapes):
         """One Scrape whose samples are the sums of ``scrapes``' (several
-        object servers of one node)."""
+        object servers of one node).
+        """
         total = cls('')
         for scrape in scrapes:
             for key, value in scrape.samples.items():
@@ -32,7 +48,8 @@ class Scrape(object):
 
     def select(self, name, **match):
         """{labels dict as tuple: value} for samples of ``name`` whose
-        labels include ``match``."""
+        labels include ``match``.
+        """
         found = {}
         for (sample_name, labels), value in self.samples.items():
             if sample_name != name:

@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The ``swiftinst`` command.
 
 ``swiftinst demo`` starts a real object server on loopback with the filter
@@ -24,7 +39,7 @@ def _say(*parts):
 def _log_lines(server, *markers):
     return ['  ' + line.split('>', 1)[-1].rstrip('\x00')
             for line in server.log.wait_for(
-                lambda l: all(m in l for m in markers), 5)]
+                lambda line: all(m in line for m in markers), 5)]
 
 
 def run_slow_disk_demo(args):

@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The per-request context and the registry that finds it.
 
 The context is what the filter knows about one request while Swift
@@ -64,7 +79,8 @@ def partition_of(path):
 def begin_request(context_class, recorder, env, start_response):
     """A ``context_class`` (a RequestContext) for the request of ``env``,
     its ``wsgi.input`` timed by a ``context_class.input_class`` if the
-    request has a body."""
+    request has a body.
+    """
     method = env.get('REQUEST_METHOD', '')
     kind = recorder.kind(method, device_of(env.get('PATH_INFO', '')),
                          env.get('HTTP_X_BACKEND_STORAGE_POLICY_INDEX'))
@@ -137,7 +153,8 @@ class RequestContext(object):
     def read_done(self, nbytes, started, hub_before):
         """Record one read of the body that began at ``started`` and has
         just returned ``nbytes``: its bytes, the input-read histogram and,
-        when statsd is on or the read was slow, the rest.  Never raises."""
+        when statsd is on or the read was slow, the rest.  Never raises.
+        """
         seconds = _monotonic() - started
         try:
             offset = self.bytes_read
@@ -153,7 +170,8 @@ class RequestContext(object):
 
     def finish(self):
         """Called when Swift is done with the request; counts it once, with
-        the status Swift started its response with.  Never raises."""
+        the status Swift started its response with.  Never raises.
+        """
         if self.finished:
             return
         self.finished = True
@@ -223,7 +241,8 @@ class RequestContext(object):
 class TimedInputFields(object):
     """What a TimedInput holds, and everything it does but read: the
     reads are input.py's, interpreted, since Swift's read errors pass
-    through them.  Attribute reads and writes go to the wrapped input."""
+    through them.  Attribute reads and writes go to the wrapped input.
+    """
 
     __slots__ = ('_wrapped', '_ctx')
 

@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Timing hooks in ``swift.obj.diskfile``, installed once per process.
 
 Two kinds of code run a PUT's disk work:
@@ -47,7 +62,8 @@ _originals = {}
 
 def _record_detached(ops, diskfile):
     """Record ``[(op, seconds)]`` done outside any request: the diskfile
-    names the device, if there is one."""
+    names the device, if there is one.
+    """
     recorder = _recorder
     if recorder is not None and diskfile is not None:
         try:
@@ -97,7 +113,8 @@ def _timed_helper(op, func, nesting=False):
 def _timed_outside_tpool(op, func, *args, **kwargs):
     """A helper called without tpool: timed if on the hub inside a
     request, else untouched (some other native thread of ours or Swift's;
-    without a diskfile, work outside a request has no device)."""
+    without a diskfile, work outside a request has no device).
+    """
     try:
         ctx = None if _recorder is None or not hub.on_hub_thread() \
             else _active_get(_getcurrent())
@@ -115,7 +132,8 @@ def _timed_outside_tpool(op, func, *args, **kwargs):
 
 def _in_native_thread(ops, called, func, args, kwargs):
     """What a tpool thread runs: ``func``, with the helpers it calls
-    appending to ``ops``."""
+    appending to ``ops``.
+    """
     ops.append(('tpool_wait', _monotonic() - called))
     _native_local.ops = ops
     try:
@@ -167,14 +185,16 @@ class TimedTpool(object):
 
 def _record_method_detached(of_writer, op, seconds, instance):
     """A hub method's timing outside any request: the DiskFile, or the
-    DiskFileWriter's ``_diskfile``, names the device."""
+    DiskFileWriter's ``_diskfile``, names the device.
+    """
     _record_detached([(op, seconds)], getattr(
         instance, '_diskfile', None) if of_writer else instance)
 
 
 def _timed_method(op, method, of_writer):
     """Time ``method`` of a DiskFile, or of a DiskFileWriter (``of_writer``)
-    whose ops are then charged to its ``_diskfile``."""
+    whose ops are then charged to its ``_diskfile``.
+    """
     @functools.wraps(method)
     def timed(self, *args, **kwargs):
         started = _monotonic()
@@ -228,7 +248,8 @@ def _timed_write(method):
 
 class _Detached(object):
     """What TimedTpool needs of a RequestContext, for a write outside any
-    request."""
+    request.
+    """
 
     __slots__ = ('disk_ops', 'tpool_seconds')
 
@@ -286,7 +307,8 @@ class _Globals(object):
 def _hook_nested_fsync_dir(helper, diskfile):
     """renamer and link_fd_to_path fsync directories through the
     ``fsync_dir`` of the module they are defined in; time those calls as
-    dir_fsync too."""
+    dir_fsync too.
+    """
     namespace = getattr(helper, '__globals__', None)
     if namespace is None or namespace is vars(diskfile) or \
             not callable(namespace.get('fsync_dir')):

@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Disk state beside the latencies: space and inodes per device, XFS's own
 counters, and the kernel's dentry and inode caches.
 
@@ -55,7 +70,8 @@ def _unescape(path):
 def mount_of(path, mounts):
     """The (mount point, 'major:minor', fstype) that holds ``path``: the
     longest mount point that is a prefix of it (the last one mounted wins
-    a tie, as in the kernel)."""
+    a tie, as in the kernel).
+    """
     best = None
     for mount in mounts:
         point = mount[0]
@@ -104,7 +120,8 @@ def _read(path):
 
 def sample(devices_dir, proc_root='/proc', sys_root='/sys'):
     """Everything, now: ``{(metric name, labels): value}``.  May block on a
-    sick disk; call it from a native thread."""
+    sick disk; call it from a native thread.
+    """
     values = {}
     try:
         devices = sorted(os.listdir(devices_dir))
@@ -165,7 +182,8 @@ class DiskStateSampler(object):
 
     def elected(self):
         """True while this process holds the sampler lock (taking it if it
-        is free).  Native thread."""
+        is free).  Native thread.
+        """
         if self._lock_fd is not None:
             return True
         fd = os.open(os.path.join(self.metrics_dir, LOCK_FILE),
@@ -188,7 +206,8 @@ class DiskStateSampler(object):
 
     def sample_if_elected(self):
         """Sample and publish if this worker is the sampler.  Native thread:
-        no logging, no green calls; errors propagate to the caller."""
+        no logging, no green calls; errors propagate to the caller.
+        """
         if not self.elected():
             return False
         blob = marshal.dumps((time.time(), sample(self.devices_dir)))
@@ -201,7 +220,8 @@ class DiskStateSampler(object):
 
     def published(self, now=None):
         """The latest sample as ``{key: Series}`` for the renderer, or {}
-        if none is fresh.  Native thread."""
+        if none is fresh.  Native thread.
+        """
         try:
             with open(os.path.join(self.metrics_dir, STATE_FILE), 'rb') as f:
                 taken, values = marshal.loads(f.read())

@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Event-loop accounting: was a request slow because of its client, the
 event loop, or a tpool thread?
 
@@ -47,7 +62,8 @@ _installed = {}
 
 def _accounted_in_native_thread(ctx, meth, args, kwargs):
     """What a tpool thread runs for a request: ``meth``, then a note of
-    when it finished (a plain store: no green lock)."""
+    when it finished (a plain store: no green lock).
+    """
     try:
         return meth(*args, **kwargs)
     except BaseException as exc:
@@ -91,7 +107,8 @@ class EventLoopAccounting(object):
 
     def start(self):
         """In a worker's hub thread, at its first request.  Returns what
-        could not be hooked on this eventlet, for a warning."""
+        could not be hooked on this eventlet, for a warning.
+        """
         missing = []
         if 'do_poll' not in _installed:
             real_poll = hub.patch_hub_poll(switchtrace.timed_poll)
@@ -121,7 +138,8 @@ class EventLoopAccounting(object):
 
     def probe(self, lag):
         """Observe the hub lag; report blocks and trace errors seen since
-        the last probe."""
+        the last probe.
+        """
         self.recorder.store.observe((metrics.HUB_LAG.name, ()),
                                     max(lag, 0.0))
         for block in switchtrace.take_blocks():

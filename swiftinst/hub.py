@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The one door to eventlet.
 
 Everything swiftinst needs from the concurrency library is here, and
@@ -58,13 +73,15 @@ _hub_ident = [None]
 
 def native_local():
     """A thread-local of the real threads (a green one would be shared
-    by every tpool thread)."""
+    by every tpool thread).
+    """
     return original('_thread')._local()
 
 
 def native_lock():
     """A lock for native threads only: a green lock taken in one hangs
-    the worker."""
+    the worker.
+    """
     return original('threading').Lock()
 
 
@@ -84,7 +101,8 @@ def tpool_execute(func, *args, **kwargs):
 
 def patch_tpool_execute(wrap):
     """Replace ``tpool.execute`` with ``wrap(tpool.execute)``; returns the
-    original, for ``unpatch_tpool_execute``."""
+    original, for ``unpatch_tpool_execute``.
+    """
     real = _tpool.execute
     _tpool.execute = wrap(real)
     return real
@@ -101,7 +119,8 @@ def hub_greenlet():
 def patch_hub_poll(wrap):
     """Replace the running hub's ``do_poll`` (its idle wait) with
     ``wrap(do_poll)``.  Returns the original, or None where the hub has
-    none."""
+    none.
+    """
     hub = _hubs.get_hub()
     real = getattr(hub, 'do_poll', None)
     if real is not None:
@@ -111,5 +130,6 @@ def patch_hub_poll(wrap):
 
 def set_switch_trace(trace):
     """Install ``trace(event, args)`` as the greenlet switch trace of
-    this thread; returns the previous one."""
+    this thread; returns the previous one.
+    """
     return greenlet.settrace(trace)

@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Turns what the hooks saw into metric values, statsd samples and logs.
 
 The recorder is the one place that knows which metric an event belongs to.
@@ -23,7 +38,8 @@ class DiskTarget(object):
     """One (device, policy) pair: its disk-op histograms and statsd names.
 
     A histogram is created at the first observation of its op, so a node
-    exposes only the ops it has seen."""
+    exposes only the ops it has seen.
+    """
 
     __slots__ = ('device', 'policy', 'histograms', 'statsd_names', '_store')
 
@@ -49,7 +65,8 @@ class DiskTarget(object):
 
 class RequestKind(object):
     """What every request of one (method, device, policy) shares: its
-    labels, live series and statsd names, looked up once for all."""
+    labels, live series and statsd names, looked up once for all.
+    """
 
     __slots__ = ('method', 'device', 'policy', 'labels', 'read',
                  'read_statsd', 'by_status', 'input_bytes', 'disk', 'phases',
@@ -78,7 +95,8 @@ class RequestKind(object):
     def observe_request(self, status, seconds, bytes_read):
         """A request of this kind ended with ``status`` (the status line
         it started its response with, or None) after ``seconds``, having
-        read ``bytes_read`` bytes of its body."""
+        read ``bytes_read`` bytes of its body.
+        """
         first = status[0] if status else ''
         series = self.by_status.get(first)
         if series is None:
@@ -95,7 +113,8 @@ class RequestKind(object):
 
     def observe_phases(self, seconds):
         """A request's wall time split into its phases (in the order of
-        ``metrics.PHASES``), when event-loop accounting is on."""
+        ``metrics.PHASES``), when event-loop accounting is on.
+        """
         phases = self.phases
         for i in range(len(phases)):
             series = phases[i]
@@ -153,7 +172,8 @@ class Recorder(object):
 
     def problems(self, problems):
         """Count and log the StoreErrors (or other exceptions with a
-        ``component``) that work in a native thread brought back."""
+        ``component``) that work in a native thread brought back.
+        """
         for problem in problems:
             self.error(problem.component, str(problem))
 
@@ -212,7 +232,8 @@ class Recorder(object):
 
     def detached_disk_ops(self, ops, diskfile):
         """Observe ``[(op, seconds)]`` done outside any request, for
-        ``diskfile``."""
+        ``diskfile``.
+        """
         target = self.target_of(diskfile)
         if target is not None:
             target.observe(ops)
@@ -257,7 +278,8 @@ class Recorder(object):
     def finish_extras(self, ctx, seconds):
         """The rare part of recording a request (see
         RequestContext.finish): its statsd packet, and the warning when
-        it was slow."""
+        it was slow.
+        """
         kind = ctx.kind
         if seconds >= self.slow_request_threshold > 0:
             self.slow_request(ctx, seconds)

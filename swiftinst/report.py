@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """``swiftinst report``: what is slow on this node right now.
 
 Scrapes one or more object servers' ``/metrics`` twice, ``interval``
@@ -17,13 +32,15 @@ import urllib.request
 from swiftinst.analysis import Scrape
 from swiftinst.summary import REPORT_COLUMNS, device_rows, format_table
 
+
 class ReportError(Exception):
     """A URL that cannot be used; the message says which and why."""
 
 
 def fetch(url, timeout=10.0):
     """One scrape of ``url``; ReportError unless it is a swiftinst
-    endpoint."""
+    endpoint.
+    """
     try:
         with urllib.request.urlopen(url, timeout=timeout) as reply:
             text = reply.read().decode('utf-8', 'replace')
@@ -70,7 +87,8 @@ def wait(seconds, progress):
 
 def as_json(rows, seconds, urls, window):
     """``window``: the Unix times of the two scrapes, so a script can ask
-    Prometheus about the same stretch of time."""
+    Prometheus about the same stretch of time.
+    """
     def clean(value):
         return None if isinstance(value, float) and math.isnan(value) \
             else value

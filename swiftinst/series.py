@@ -1,4 +1,19 @@
 # cython: boundscheck=False, wraparound=False
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The one type that knows how a series' values are laid out.
 
 A series is a row of integer counts and a float sum.  A histogram has one
@@ -38,7 +53,8 @@ class Series(object):
         """Index of the bucket that ``seconds`` falls in (le semantics:
         a value equal to a bound belongs to that bound's bucket): the
         binary search of ``bisect_left``, which is C already where this
-        runs interpreted, and over C doubles where it is compiled."""
+        runs interpreted, and over C doubles where it is compiled.
+        """
         if not cython.compiled:
             return bisect_left(self.bounds, seconds)
         bounds = self.bounds
@@ -78,7 +94,8 @@ class Series(object):
 
     def zero(self):
         """Back to nothing, in place (a forked worker's inherited values
-        belong to its parent)."""
+        belong to its parent).
+        """
         counts = self.counts
         for i in range(len(counts)):
             counts[i] = 0
@@ -87,7 +104,8 @@ class Series(object):
     def dump(self, counts, sums):
         """Append this series to a snapshot's ``counts`` and ``sums``
         arrays.  Safe from a native thread while the hub observes: the
-        list is copied in one C call, under the GIL."""
+        list is copied in one C call, under the GIL.
+        """
         counts.extend(self.counts)
         sums.append(self.total)
 

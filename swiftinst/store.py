@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Per-worker metric values, their snapshots, and the merge across workers.
 
 Why not prometheus_client's multiprocess mode: it JSON-parses every pid's
@@ -131,7 +146,8 @@ class Layout(object):
 
 def encode(series, bounds, folded=()):
     """Serialize ``{key: Series}`` (safe to call from a native thread
-    while the hub keeps observing)."""
+    while the hub keeps observing).
+    """
     items = sorted(list(series.items()))
     keys = tuple(key for key, _ in items)
     counts = array('Q')
@@ -271,7 +287,8 @@ class MetricStore(object):
 
     def counter(self, key):
         """The live Series of counter ``key``, created at zero; a caller
-        may keep it, as with ``histogram``."""
+        may keep it, as with ``histogram``.
+        """
         values = self.series.get(key)
         if values is None:
             values = self.series[key] = Series()

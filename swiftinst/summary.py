@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Per-device summaries of a scrape (or of the change between two), and
 the plain-text table that shows them.
 
@@ -42,7 +57,8 @@ def devices_in(scrape):
 
 def device_rows(after, before=None, seconds=None):
     """One dict per device: counts (or rates, given ``seconds``) and
-    quantiles in seconds."""
+    quantiles in seconds.
+    """
     rows = []
     for device in devices_in(after):
         def count(name, **match):
@@ -148,7 +164,7 @@ REPORT_COLUMNS = (
     ('fsync_p99', 'fsync p99', format_seconds, True),
     ('xattr_p99', 'xattr p99', format_seconds, True),
     ('rename_p99', 'rename p99', format_seconds, True),
-    ) + _phase_columns(lambda phase: phase.split('_')[0]) + (
+) + _phase_columns(lambda phase: phase.split('_')[0]) + (
     ('slow_reads', 'slow reads', format_number, True),
     ('hub_blocks', 'hub blocks', format_number, True),
     ('inodes_used', 'inodes', format_count, True),
@@ -159,14 +175,15 @@ REPORT_COLUMNS = (
 PHASE_COLUMNS = (
     ('device', 'device', str, False),
     ('puts', 'PUTs', format_number, False),
-    ) + _phase_columns(str) + (
+) + _phase_columns(str) + (
     ('hub_blocks', 'hub blocks', format_number, True),
 )
 
 
 def format_table(rows, columns=REPORT_COLUMNS, mark_worst=True):
     """Aligned text; with ``mark_worst`` the highest value of each numeric
-    column gets a ``*`` when there is more than one device to compare."""
+    column gets a ``*`` when there is more than one device to compare.
+    """
     headings = [column[1] for column in columns]
     cells = []
     for row in rows:

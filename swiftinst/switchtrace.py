@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The greenlet switch trace and the hub's idle timer: the hot half of
 event-loop accounting (see eventloop), compiled with the request path.
 
@@ -23,12 +38,12 @@ _monotonic = time.monotonic
 _active = context.active
 
 
-
 class TraceState(object):
     """What the trace keeps between switches: one per process, since a
     worker has one hub thread.  (Fields of one object rather than module
     globals: compiled, they are C fields, and a store to one does not
-    invalidate every global the trace reads.)"""
+    invalidate every global the trace reads.)
+    """
 
     __slots__ = ('idle_total', 'last_switch', 'block_threshold',
                  'hub_greenlet', 'previous_trace', 'errors')
@@ -58,7 +73,8 @@ HUB_OPS = frozenset(('open', 'write', 'metadata_read'))
 
 class Culprit(object):
     """Who held the hub: enough to name it in a log line, captured when the
-    block is seen (the request may have ended by the time it is logged)."""
+    block is seen (the request may have ended by the time it is logged).
+    """
 
     __slots__ = ('method', 'device', 'where', 'txn_id')
 

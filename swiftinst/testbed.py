@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """A throwaway, real object server on loopback, with or without the filter.
 
 Used by ``swiftinst demo``, the functional tests and the benchmarks, so all
@@ -67,7 +82,8 @@ def all_policies_available():
 
 def _with_swift_conf_from(swift_dir, command):
     """``command`` where it reads ``swift_dir``'s swift.conf (see
-    all_policies_available)."""
+    all_policies_available).
+    """
     if all_policies_available():
         os.makedirs('/etc/swift', exist_ok=True)
         return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
@@ -157,7 +173,8 @@ class LoopXfs(object):
 def slow_disk_env(fsync_delay=None, open_path=None, open_delay=0.5):
     """Environment for an ObjectServer whose disk calls block for real:
     every fsync ``fsync_delay`` seconds, and every open of a path that
-    contains ``open_path`` (say '/sdb/') ``open_delay`` seconds."""
+    contains ``open_path`` (say '/sdb/') ``open_delay`` seconds.
+    """
     env = {'PYTHONPATH': os.path.join(os.path.dirname(
         os.path.abspath(__file__)), 'slowdisk')}
     if fsync_delay:
@@ -344,7 +361,8 @@ class ObjectServer(object):
     def begin_put(self, path, size, txn):
         """Send a PUT's headers over a raw socket and return it; the caller
         sends the ``size`` bytes of body when it likes, then reads the
-        status line with ``reply_status``."""
+        status line with ``reply_status``.
+        """
         sock = socket.create_connection(('127.0.0.1', self.port))
         sock.sendall(('PUT %s HTTP/1.1\r\nHost: x\r\nX-Timestamp: %.5f\r\n'
                       'Content-Type: application/octet-stream\r\n'
@@ -364,7 +382,8 @@ class ObjectServer(object):
         """Two PUTs timed so that the first is halfway through its body
         when the second, to a device made slow with slow_disk_env's
         ``open_path``, blocks the hub; the rest of the first body arrives
-        during the block.  Returns both status lines (fast, slow)."""
+        during the block.  Returns both status lines (fast, slow).
+        """
         fast = self.begin_put(fast_path, 8192, fast_txn)
         fast.sendall(b'f' * 4096)
         time.sleep(0.3)             # the server now waits on fast's socket
@@ -377,7 +396,8 @@ class ObjectServer(object):
 
     def put_slowly(self, path, size, split, pause, txn):
         """A PUT whose client stops for ``pause`` seconds after ``split``
-        bytes of the body.  Returns the status line."""
+        bytes of the body.  Returns the status line.
+        """
         sock = self.begin_put(path, size, txn)
         sock.sendall(b'z' * split)
         time.sleep(pause)

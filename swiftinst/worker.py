@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """A worker's lifecycle: adoption after fork, the flusher, the disk-state
 sampler and the final flush.
 
@@ -38,7 +53,8 @@ class WorkerLifecycle(object):
     def start(self):
         """First request in a new worker: start its flusher and, if on,
         its disk-state sampler and event-loop accounting (all belong to
-        this worker's hub)."""
+        this worker's hub).
+        """
         for component in metrics.ERROR_COMPONENTS:
             self.store.inc((metrics.INSTRUMENTATION_ERRORS.name,
                             (component,)), 0)

@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 import os
 import time
 
@@ -30,7 +45,8 @@ def scrape(server, **headers):
 
 def settled_scrape(server, check, timeout=10.0):
     """Scrape until ``check(scrape)`` is true (workers flush every
-    flush_interval), then return that scrape; fail with the last one."""
+    flush_interval), then return that scrape; fail with the last one.
+    """
     deadline = time.time() + timeout
     while True:
         result = scrape(server)

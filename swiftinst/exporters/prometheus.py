@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Prometheus exposition of the merged values: text 0.0.4 and OpenMetrics.
 
 Written here rather than through prometheus_client's collectors because a
@@ -41,7 +56,8 @@ def _braced(label_text):
 def render_chunks(series, bounds, openmetrics=False):
     """The exposition of ``{(name, labels): Series}`` as a list
     of byte strings, one per metric family: never one big string, whose
-    joining and encoding would hold the GIL for milliseconds."""
+    joining and encoding would hold the GIL for milliseconds.
+    """
     les = ['"%s"} ' % floatToGoString(b) for b in bounds] + ['"+Inf"} ']
     by_metric = {}
     for (name, labels), values in series.items():
@@ -96,7 +112,8 @@ def render_text(series, bounds, openmetrics=False):
 
 def render(series, bounds, accept='', accept_encoding=''):
     """(headers, body chunks) of one scrape, negotiated as
-    prometheus_client's exposition helpers do."""
+    prometheus_client's exposition helpers do.
+    """
     _, content_type = choose_encoder(accept or '')
     openmetrics = content_type.startswith('application/openmetrics-text')
     chunks = render_chunks(series, bounds, openmetrics)

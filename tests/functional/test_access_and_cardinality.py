@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Who may read /metrics, and that clients cannot grow the series set."""
 
 import http.client
@@ -80,7 +95,8 @@ def send(conn, rng, counter, method, device, policy, body):
 
 def requests_of(server, choices, seed, threads=4):
     """Send each (method, device, policy, body) kind in ``choices`` with
-    random contents, on keep-alive connections."""
+    random contents, on keep-alive connections.
+    """
     def run(k):
         rng = random.Random(seed * 100 + k)
         conn = http.client.HTTPConnection('127.0.0.1', server.port,

@@ -1,5 +1,21 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Event-loop accounting in a real object server with one worker, so that
-requests share one hub, and a disk made slow for real on one device."""
+requests share one hub, and a disk made slow for real on one device.
+"""
 
 import re
 import time
@@ -64,7 +80,7 @@ def test_a_slow_disk_is_hub_wait_for_others_and_running_for_itself(request):
     assert late >= 1
 
     block = server.log.wait_for(
-        lambda l: 'Event loop blocked' in l and slow_txn in l)
+        lambda line: 'Event loop blocked' in line and slow_txn in line)
     assert len(block) == 1
     assert '(PUT sdb, in open)' in block[0]
     held = float(re.search(r'held the hub for ([0-9.]+)s', block[0]).group(1))
@@ -72,7 +88,8 @@ def test_a_slow_disk_is_hub_wait_for_others_and_running_for_itself(request):
 
     # The fast PUT's second read took the block: its WARNING splits it and
     # names the greenthread that held the hub.
-    read = server.log.wait_for(lambda l: 'Slow read' in l and fast_txn in l)
+    read = server.log.wait_for(
+        lambda line: 'Slow read' in line and fast_txn in line)
     assert len(read) == 1
     hub_wait = float(re.search(r'hub_wait ([0-9.]+)s', read[0]).group(1))
     assert hub_wait >= 0.4
@@ -82,7 +99,7 @@ def test_a_slow_disk_is_hub_wait_for_others_and_running_for_itself(request):
     # Both took longer than slow_request_threshold: one line each, with
     # the phase split and the disk ops.
     slow_request = server.log.wait_for(
-        lambda l: 'Slow request' in l and slow_txn in l)
+        lambda line: 'Slow request' in line and slow_txn in line)
     assert len(slow_request) == 1
     running = float(re.search(r'running ([0-9.]+)s', slow_request[0])
                     .group(1))
@@ -92,7 +109,7 @@ def test_a_slow_disk_is_hub_wait_for_others_and_running_for_itself(request):
     assert 'status 201' in slow_request[0]
     assert 'device: sdb' in slow_request[0]
     fast_request = server.log.wait_for(
-        lambda l: 'Slow request' in l and fast_txn in l)
+        lambda line: 'Slow request' in line and fast_txn in line)
     assert float(re.search(r'hub_wait ([0-9.]+)s', fast_request[0])
                  .group(1)) >= 0.4
 
@@ -106,7 +123,8 @@ def test_a_slow_client_is_client_wait(request):
     assert phase(s, 'client_wait', device='sda', method='PUT') >= 0.7
     assert phase(s, 'hub_wait', device='sda', method='PUT') < 0.1
     assert s.total('swift_object_hub_blocked_seconds_count') == 0
-    read = server.log.wait_for(lambda l: 'Slow read' in l and txn in l)
+    read = server.log.wait_for(
+        lambda line: 'Slow read' in line and txn in line)
     split = re.search(r'client_wait ([0-9.]+)s, hub_wait ([0-9.]+)s', read[0])
     assert float(split.group(1)) >= 0.7 and float(split.group(2)) < 0.1
     assert 'the hub was held' not in read[0]
@@ -152,7 +170,8 @@ def test_blocked_hub_warnings_are_rate_limited(request):
     s = settled_scrape(server, four)
     assert four(s)
     time.sleep(0.5)
-    lines = [l for l in server.log.lines() if 'Event loop blocked' in l]
+    lines = [line for line in server.log.lines()
+             if 'Event loop blocked' in line]
     suppressed = scrape(server).total(
         'swift_object_suppressed_warnings_total', kind='hub_blocked')
     # four blocks of 0.2 s within one second: one line, the rest counted

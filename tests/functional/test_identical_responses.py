@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The filter changes no response.
 
 The same bytes go to a bare and a filtered object server, one request at a
@@ -90,7 +105,8 @@ _MADE_UP = (b'x-trans-id:', b'x-openstack-request-id:')
 
 def comparable(head, request_head):
     """A response head without its Date, and with transaction ids Swift
-    generated (not echoed from the request) masked."""
+    generated (not echoed from the request) masked.
+    """
     lines = []
     for line in head.split(b'\r\n'):
         lower = line.lower()
@@ -196,7 +212,8 @@ def body_and_framing(draw, method, headers):
 @st.composite
 def object_requests(draw):
     """Well-formed requests on a few objects, so that PUTs succeed and
-    later GETs, HEADs, POSTs and DELETEs find them."""
+    later GETs, HEADs, POSTs and DELETEs find them.
+    """
     method = draw(st.sampled_from(['PUT', 'PUT', 'GET', 'GET', 'HEAD',
                                    'POST', 'DELETE']))
     path = b'/%s/0/a/c/%s' % (
@@ -280,7 +297,8 @@ def test_any_request_gets_the_same_response(pair, request):
 
 def ec_fragment(data, frag_index):
     """What the proxy sends one object server: a real fragment archive
-    (the object server checks it when it is read back)."""
+    (the object server checks it when it is read back).
+    """
     from pyeclib.ec_iface import ECDriver
     driver = ECDriver(k=2, m=1, ec_type='liberasurecode_rs_vand')
     return driver.encode(data)[frag_index] if data else b''
@@ -290,7 +308,8 @@ def multiphase_put(path, data, frag_index, boundary=b'bnd42'):
     """A PUT as Swift's proxy sends an EC fragment of ``data``: MIME
     documents for the body and a footer of metadata, then, after the
     server's second 100, the commit.  Returns the head and the two parts of
-    the chunked body."""
+    the chunked body.
+    """
     fragment = ec_fragment(data, frag_index)
     footer = json.dumps({
         'Etag': hashlib.md5(fragment).hexdigest(),
@@ -391,15 +410,16 @@ def test_replicate_and_ssync_are_identical(pair):
         'X-Timestamp: %s' % newer,
         '',
         'sync:UPDATES: END', '']).encode('ascii')
-    ssync = same_on_both(pair, 'SSYNC', request_head(
-        'SSYNC', b'/sda/5', [('Transfer-Encoding', b'chunked'),
-                             ('X-Backend-Storage-Policy-Index', b'0')]),
-        chunked(ssync_body, 64))
+    head = request_head('SSYNC', b'/sda/5', [
+        ('Transfer-Encoding', b'chunked'),
+        ('X-Backend-Storage-Policy-Index', b'0')])
+    ssync = same_on_both(pair, 'SSYNC', head, chunked(ssync_body, 64))
     assert ssync[0].startswith(b'HTTP/1.1 200'), ssync
     assert missing.encode('ascii') in ssync[1] and b':ERROR' not in ssync[1]
     got = same_on_both(pair, 'GET', request_head(
         'GET', b'/sda/5/a/c/not-here', []))
     assert got[0].startswith(b'HTTP/1.1 200') and got[1] == b'sync', got
+
     # and the filter did see them
     def added(s, method):
         return s.total(REQUESTS, method=method, status='2xx') - \

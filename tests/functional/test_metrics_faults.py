@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Faults in the metrics path cost metrics, never a request.
 
 Each test breaks one thing the filter writes to (metrics_dir, statsd)
@@ -47,7 +62,8 @@ def error_lines(server, component):
 
 def survives(server, fault, clear, component, scrape_works=True):
     """PUTs before, during and after ``fault``; the counts of all of them
-    once ``clear`` has run."""
+    once ``clear`` has run.
+    """
     puts(server, 'before', 5)
     exactly(server, 5)
     fault()
@@ -69,7 +85,8 @@ def survives(server, fault, clear, component, scrape_works=True):
 @pytest.fixture
 def tmpfs(request, tmp_path):
     """A 1 MiB tmpfs, mounted before the server starts (whose private
-    mount namespace then shares it)."""
+    mount namespace then shares it).
+    """
     path = str(tmp_path / 'metrics')
     os.mkdir(path)
     subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', path],

@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The filter in a real swift-object-server with two workers."""
 
 import gzip
@@ -70,7 +85,8 @@ def test_client_pausing_mid_body_is_a_slow_read(request):
         return s.total('swift_object_slow_reads_total', device='sda',
                        method='PUT') == 1
     assert counted(settled_scrape(server, counted))
-    warnings = server.log.wait_for(lambda l: 'Slow read' in l and txn in l)
+    warnings = server.log.wait_for(
+        lambda line: 'Slow read' in line and txn in line)
     assert len(warnings) == 1
     line = warnings[0]
     # syslog priority 132 = local0.warning
@@ -116,14 +132,14 @@ def test_statsd_datagrams_arrive(request):
     assert server.put('sdb', 'statsd-1', b's' * 4096)[0] == 201
     _slow_client_put(server, '/sdb/0/a/c/statsd-2', 'txslow', pause=0.6)
     names = {line.split(':')[0] for line in statsd.wait_for(
-        lambda l: 'slow_reads' in l)} | {
+        lambda line: 'slow_reads' in line)} | {
         line.split(':')[0] for line in statsd.lines()}
     assert 'node1.object-server.PUT.sdb.input_read' in names
     assert 'node1.object-server.disk.fsync.sdb' in names
     assert 'node1.object-server.disk.xattr_write.sdb' in names
     assert 'node1.object-server.PUT.sdb.slow_reads' in names
-    timer = [l for l in statsd.lines()
-             if l.startswith('node1.object-server.disk.fsync.sdb:')][0]
+    timer = [line for line in statsd.lines()
+             if line.startswith('node1.object-server.disk.fsync.sdb:')][0]
     assert timer.endswith('|ms')
     # one request's samples travel together, not one packet per read
     ours = [m for m in statsd.messages if 'object-server.PUT.sdb' in m]

@@ -1,7 +1,23 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The operator surface against a real Prometheus: Debian's ``prometheus``
 scrapes a real object server (workers = 2) every second with the shipped
 rules loaded; alerts, recording rules, dashboard queries and
-``swiftinst report`` are checked through its HTTP API."""
+``swiftinst report`` are checked through its HTTP API.
+"""
 
 import json
 import os
@@ -103,7 +119,8 @@ class Load(object):
     """PUTs and GETs to both devices from a thread and, while
     ``stalling`` is set, a client that stalls now and then.  Clearing
     ``running`` parks it after the request in flight; ``idle`` is set
-    while it is parked."""
+    while it is parked.
+    """
 
     def __init__(self, server, slow_every=5):
         self.server = server
@@ -210,7 +227,8 @@ def _rules(prometheus):
 
 def _without_threshold(expr):
     """An alert's expression without its comparisons: the series it
-    watches, which must exist whether or not the alert fires."""
+    watches, which must exist whether or not the alert fires.
+    """
     return re.sub(r'\s*>\s*[0-9.]+', '', expr)
 
 

@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Small real pieces for unit tests: a recorder and a Swift diskfile."""
 
 import logging
@@ -44,7 +59,8 @@ def write_object(devices, body, device='sda', bytes_per_sync=None):
 
 def series(*values):
     """A Series written as its counts, then its sum: ``series(1, 2, 0.5)``
-    is a histogram of two buckets, ``series(5, 0.0)`` a counter."""
+    is a histogram of two buckets, ``series(5, 0.0)`` a counter.
+    """
     from swiftinst.series import Series
     counts, total = values[:-1], values[-1]
     return Series((1.0,) * (len(counts) - 1)).load(counts, total)

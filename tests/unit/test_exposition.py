@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Our renderer against prometheus_client's own, through its parsers."""
 
 import gzip
@@ -5,8 +20,8 @@ import shutil
 import subprocess
 
 import pytest
-from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
-                                   HistogramMetricFamily)
+from prometheus_client.core import (
+    CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily)
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import \
     generate_latest as generate_openmetrics
@@ -115,7 +130,8 @@ def test_negotiation(accept, encoding, openmetrics, gzipped):
                     reason='promtool missing (Debian package prometheus)')
 def test_prometheus_itself_parses_the_text_format():
     """prometheus_client's parser is lenient; Prometheus's is not (an
-    unlabelled histogram once rendered as ``x_bucket{,le=...}``)."""
+    unlabelled histogram once rendered as ``x_bucket{,le=...}``).
+    """
     out = subprocess.run(['promtool', 'check', 'metrics'],
                          input=render_text(SERIES, BOUNDS),
                          capture_output=True, timeout=60)

@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Pieces of the filter that need no server: access rules and routing."""
 
 import gc
@@ -72,6 +87,7 @@ def test_a_finished_request_is_freed_without_the_cyclic_gc(make_filter):
         env['wsgi.input'].read()
         start_response('201 Created', [('Content-Length', '0')])
         return [b'']
+
     def ours():
         return sum(isinstance(o, (RequestContext, TimedInput))
                    for o in gc.get_objects())

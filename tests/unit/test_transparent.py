@@ -1,3 +1,18 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Swift's exceptions pass through every wrapper without its frame.
 
 A 500 from Swift or eventlet carries the traceback in its body; a frame of
@@ -26,7 +41,8 @@ pytestmark = pytest.mark.skipif(
 
 def our_frames(excinfo):
     """Frames of swiftinst's: interpreted ones name its files; compiled
-    ones (which must never be in the way) a path relative to the tree."""
+    ones (which must never be in the way) a path relative to the tree.
+    """
     return [frame for frame in traceback.extract_tb(excinfo.tb)
             if '/swiftinst/' in frame.filename or
             frame.filename.startswith('swiftinst/')]
