@@ -22,6 +22,7 @@ object servers (see ``report``).
 """
 
 import argparse
+import signal
 import sys
 import time
 import uuid
@@ -29,6 +30,24 @@ import uuid
 from swiftinst.analysis import Scrape
 from swiftinst.summary import (PHASE_COLUMNS, REPORT_COLUMNS, device_rows,
                                format_table)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: the demo stops as it does on Ctrl-C."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_on_signals():
+    """Make SIGTERM and SIGHUP (``kill``, ``timeout``, a supervisor, a
+    closed terminal) unwind the demo like Ctrl-C, so that its object
+    server is stopped and its temporary directory removed."""
+    def stop(signum, frame):
+        raise Stopped(signum)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
 
 
 def _say(*parts):
@@ -97,6 +116,7 @@ def run_slow_disk_demo(args):
 def run_demo(args):
     from swiftinst.testbed import ObjectServer
 
+    _stop_on_signals()
     if args.slow_disk:
         return run_slow_disk_demo(args)
 
@@ -141,7 +161,8 @@ def run_demo(args):
             _say(line)
         _say('')
         if args.serve:
-            _say('Serving until Ctrl-C; scrape it:  curl -s %s' % url)
+            _say('Serving until Ctrl-C (or SIGTERM); scrape it:  curl -s %s'
+                 % url)
             try:
                 while True:
                     time.sleep(3600)
@@ -203,7 +224,11 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt as stop:
+        # the shell's convention: 128 + the signal's number
+        return 128 + getattr(stop, 'signum', signal.SIGINT)
 
 
 if __name__ == '__main__':
