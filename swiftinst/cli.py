@@ -27,6 +27,7 @@ import sys
 import time
 import uuid
 
+from swiftinst import __version__
 from swiftinst.analysis import Scrape
 from swiftinst.summary import (PHASE_COLUMNS, REPORT_COLUMNS, device_rows,
                                format_table)
@@ -188,6 +189,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog='swiftinst',
         description='Instrumentation for the Swift object server.')
+    parser.add_argument('--version', action='version',
+                        version='swiftinst %s' % __version__)
     commands = parser.add_subparsers(dest='command', required=True)
     demo = commands.add_parser(
         'demo', help='run a real object server with the filter and show '
