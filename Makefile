@@ -6,8 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv test unit functional test-compat lint demo bench bench-quick \
-	bench-instructions bench-cold soak repro clean
+.PHONY: venv test unit functional test-compat lint dist check-dist demo \
+	bench bench-quick bench-instructions bench-cold soak repro clean
 
 # The modules compiled from their own source (swiftinst/compiled.py): a
 # .pxd beside each.  An edit to one rebuilds them in place.
@@ -81,11 +81,51 @@ $(LINT_STAMP): requirements-lint.txt
 lint: $(LINT_STAMP)
 	.venv-lint/bin/flake8
 
+# The sdist and the wheel, built as pip builds them (build isolation,
+# pyproject.toml's requirements).
+dist: $(STAMP)
+	rm -rf dist
+	$(PY) -m pip install --quiet build
+	$(PY) -m build --outdir dist .
+
+# What an operator installs, checked from outside the checkout:
+# - the wheel holds swiftinst, its dist-info and LICENSE, nothing else;
+#   installed (not editable) beside Swift, it passes the functional
+#   tests, run from a copy of tests/ so that only the installed package
+#   can be imported;
+# - the sdist, installed where no compiler works (CC=false), serves with
+#   the interpreted request path and counts requests.
+check-dist: dist
+	$(PY) -c 'import sys, zipfile; names = zipfile.ZipFile(sys.argv[1]).namelist(); \
+		bad = [n for n in names if not n.startswith(("swiftinst/", "swiftinst-"))]; \
+		assert not bad, bad; \
+		assert any(n.endswith("licenses/LICENSE") for n in names), names; \
+		print("wheel: %d files, all swiftinst/ or its dist-info, LICENSE included" % len(names))' \
+		dist/swiftinst-*.whl
+	rm -rf .venv-wheel .venv-sdist build/check-dist
+	$(PYTHON) -m venv .venv-wheel
+	.venv-wheel/bin/python -m pip install --quiet dist/swiftinst-*.whl \
+		pytest hypothesis
+	mkdir -p build/check-dist
+	cp -r tests pytest.ini build/check-dist/
+	cd build/check-dist && ../../.venv-wheel/bin/python -c 'import swiftinst, \
+		swiftinst.compiled as c; print(swiftinst.__file__); \
+		assert "site-packages" in swiftinst.__file__; \
+		assert c.in_use(), c.describe(); print(c.describe())'
+	cd build/check-dist && ../../.venv-wheel/bin/python -m pytest -q \
+		-p no:cacheprovider tests/functional
+	$(PYTHON) -m venv .venv-sdist
+	CC=false .venv-sdist/bin/python -m pip install --quiet \
+		dist/swiftinst-*.tar.gz
+	cd build && ../.venv-sdist/bin/python \
+		check-dist/tests/install/check_no_compiler.py
+
 demo: $(BUILD_STAMP)
 	$(VENV)/bin/swiftinst demo
 
 clean:
-	rm -rf $(VENV) .venv-swift-* .venv-lint build dist *.egg-info .pytest_cache \
+	rm -rf $(VENV) .venv-swift-* .venv-lint .venv-wheel .venv-sdist build \
+		dist *.egg-info .pytest_cache \
 		swiftinst/*.so swiftinst/*.c
 
 # Benchmarks need wrk (Debian package) and, for pinning, taskset.

@@ -49,7 +49,7 @@ import subprocess
 import tempfile
 import time
 
-from swiftinst.testbed import ObjectServer
+from swiftinst.demo.server import ObjectServer
 
 from bench import workload
 

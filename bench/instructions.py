@@ -64,7 +64,7 @@ def _app(variant, root):
     from swift.common import utils
     from swift.obj.server import ObjectController
     from swiftinst.middleware import filter_factory
-    from swiftinst.testbed import SWIFT_CONF
+    from swiftinst.demo.server import SWIFT_CONF
     os.makedirs(os.path.join(root, 'node', 'sda'))
     os.makedirs(os.path.join(root, 'etc'))
     with open(os.path.join(root, 'etc', 'swift.conf'), 'w') as f:
@@ -163,7 +163,7 @@ WORKER_VARIANTS = {
 
 
 def worker_per_request(variant, method, count=WORKER_REQUESTS):
-    from swiftinst.testbed import ObjectServer
+    from swiftinst.demo.server import ObjectServer
     instrument, options, interpreted = WORKER_VARIANTS[variant]
     root = tempfile.mkdtemp(prefix='swiftinst-instr-', dir='/dev/shm')
     server = ObjectServer(

@@ -58,7 +58,7 @@ from bench.e2e import run_wrk
 from swiftinst import metrics
 from swiftinst.analysis import Scrape, bucket_delta, histogram_quantile
 from swiftinst.summary import device_rows
-from swiftinst.testbed import ObjectServer
+from swiftinst.demo.server import ObjectServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEVICE = 'sda'

@@ -33,7 +33,7 @@ from swiftinst.exporters.prometheus import render
 from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
 from swiftinst.offhub import off_hub_work
 from swiftinst.store import MetricStore
-from swiftinst.testbed import ObjectServer
+from swiftinst.demo.server import ObjectServer
 
 from bench import workload
 

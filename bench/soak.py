@@ -32,7 +32,7 @@ import tempfile
 import time
 
 from bench.e2e import run_wrk
-from swiftinst.testbed import ObjectServer
+from swiftinst.demo.server import ObjectServer
 
 ENV = {'SWIFTINST_METHOD': 'MIX', 'SWIFTINST_BODY_BYTES': '4096'}
 GROWTH_BAR = 1.05

@@ -44,7 +44,8 @@ class Stopped(KeyboardInterrupt):
 def _stop_on_signals():
     """Make SIGTERM and SIGHUP (``kill``, ``timeout``, a supervisor, a
     closed terminal) unwind the demo like Ctrl-C, so that its object
-    server is stopped and its temporary directory removed."""
+    server is stopped and its temporary directory removed.
+    """
     def stop(signum, frame):
         raise Stopped(signum)
     for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -65,7 +66,7 @@ def _log_lines(server, *markers):
 def run_slow_disk_demo(args):
     """One worker, one sick disk: who waited for whom."""
     import threading
-    from swiftinst.testbed import ObjectServer, slow_disk_env
+    from swiftinst.demo.server import ObjectServer, slow_disk_env
 
     delay = args.slow_disk_delay
     options = {'flush_interval': '0.2', 'slow_read_threshold': '0.3',
@@ -115,7 +116,7 @@ def run_slow_disk_demo(args):
 
 
 def run_demo(args):
-    from swiftinst.testbed import ObjectServer
+    from swiftinst.demo.server import ObjectServer
 
     _stop_on_signals()
     if args.slow_disk:

@@ -20,7 +20,7 @@ import pytest
 
 from swiftinst import metrics
 from swiftinst.analysis import Scrape
-from swiftinst.testbed import ObjectServer
+from tests.testbed import ObjectServer
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 

@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from swiftinst.testbed import LoopXfs, ObjectServer
+from tests.testbed import LoopXfs, ObjectServer
 from tests.conftest import scrape, settled_scrape
 
 pytestmark = pytest.mark.skipif(

@@ -23,7 +23,7 @@ import uuid
 
 import pytest
 
-from swiftinst.testbed import ObjectServer, slow_disk_env
+from tests.testbed import ObjectServer, slow_disk_env
 from tests.conftest import REQUESTS, scrape, settled_scrape, start_server
 
 PHASE_SUM = 'swift_object_request_phase_seconds_sum'

@@ -34,7 +34,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings, \
     strategies as st
 
-from swiftinst.testbed import ObjectServer, all_policies_available
+from tests.testbed import ObjectServer, all_policies_available
 from tests.conftest import REQUESTS, scrape, settled_scrape, start_server
 
 DEVICES = ('sda', 'sdb', 'metrics')

@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from swiftinst.testbed import UdpListener, free_port
+from tests.testbed import UdpListener, free_port
 from tests.conftest import REQUESTS, scrape, settled_scrape, start_server
 
 ERRORS = 'swift_object_instrumentation_errors_total'

@@ -22,7 +22,7 @@ import uuid
 import pytest
 
 from swiftinst.analysis import Scrape
-from swiftinst.testbed import ObjectServer, UdpListener, slow_disk_env
+from tests.testbed import ObjectServer, UdpListener, slow_disk_env
 from tests.conftest import REQUESTS, scrape, settled_scrape, start_server
 
 FSYNC = 'swift_object_disk_op_seconds_count'

@@ -35,8 +35,7 @@ from bisect import bisect_left
 import pytest
 
 from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
-from swiftinst.testbed import (LoopXfs, ObjectServer, free_port,
-                               slow_disk_env)
+from tests.testbed import LoopXfs, ObjectServer, free_port, slow_disk_env
 from tests import ROOT
 
 ETC = os.path.join(ROOT, 'etc')

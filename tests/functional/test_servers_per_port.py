@@ -25,7 +25,7 @@ import subprocess
 
 import pytest
 
-from swiftinst.testbed import ObjectServer, all_policies_available, \
+from tests.testbed import ObjectServer, all_policies_available, \
     executable, free_port
 from tests.conftest import FAST, settled_scrape
 

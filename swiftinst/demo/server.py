@@ -15,11 +15,12 @@
 
 """A throwaway, real object server on loopback, with or without the filter.
 
-Used by ``swiftinst demo``, the functional tests and the benchmarks, so all
-three exercise the same thing an operator runs: ``swift-object-server``
-with a paste pipeline, forked workers, real devices directories.  It runs
-as the current user, in a temporary directory, and logs through Swift's
-own ``log_udp_host`` to a listener here, so tests can read the log lines.
+What ``swiftinst demo`` runs; the functional tests and the benchmarks run
+it too (``tests/testbed.py`` adds what only they need), so all three
+exercise what an operator runs: ``swift-object-server`` with a paste
+pipeline, forked workers, real devices directories.  It runs as the
+current user, in a temporary directory, and logs through Swift's own
+``log_udp_host`` to a listener here, so callers can read the log lines.
 """
 
 import http.client
@@ -34,6 +35,10 @@ import tempfile
 import threading
 import time
 import uuid
+
+# Set in the environment of every server started here, to its root: the
+# slow-disk injector acts only where the server's config lies under it.
+OWNER_VARIABLE = 'SWIFTINST_DEMO_SERVER_ROOT'
 
 SWIFT_CONF = """\
 [swift-hash]
@@ -66,35 +71,6 @@ def executable(name):
     """The console script beside this interpreter, else the one on PATH."""
     here = os.path.join(os.path.dirname(sys.executable), name)
     return here if os.path.exists(here) else shutil.which(name) or name
-
-
-def all_policies_available():
-    """Whether servers here see every policy of the testbed's swift.conf.
-
-    Swift loads its storage policies from /etc/swift/swift.conf when it is
-    imported; ``swift_dir`` moves only the hash settings (2.29 does not
-    even honour that).  As root, each server runs in a private mount
-    namespace where /etc/swift is its own directory; otherwise a Swift that
-    honours ``swift_dir`` runs with the default policy alone.
-    """
-    return os.geteuid() == 0
-
-
-def _with_swift_conf_from(swift_dir, command):
-    """``command`` where it reads ``swift_dir``'s swift.conf (see
-    all_policies_available).
-    """
-    if all_policies_available():
-        os.makedirs('/etc/swift', exist_ok=True)
-        return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-                'mount --bind "$0" /etc/swift && exec "$@"', swift_dir] + \
-            command
-    from swift.common import wsgi
-    if not hasattr(wsgi, 'set_swift_dir'):
-        raise RuntimeError(
-            'this Swift reads only /etc/swift/swift.conf; running it on a '
-            'testbed swift.conf needs root (a private mount namespace)')
-    return command
 
 
 class UdpListener(object):
@@ -132,48 +108,12 @@ class UdpListener(object):
         self.sock.close()
 
 
-class LoopXfs(object):
-    """An XFS in a sparse image file, loop-mounted (root only).
-
-    ``mount()`` raises OSError with mount's own message when the sandbox
-    does not allow it, so callers can skip with that reason.
-    """
-
-    def __init__(self, image, mount_point, size=512 << 20):
-        self.image = image
-        self.mount_point = mount_point
-        self.size = size
-        self.mounted = False
-
-    def mount(self):
-        with open(self.image, 'wb') as f:
-            f.truncate(self.size)
-        subprocess.run(['mkfs.xfs', '-q', '-f', self.image], check=True,
-                       capture_output=True)
-        os.makedirs(self.mount_point, exist_ok=True)
-        done = subprocess.run(['mount', '-o', 'loop', self.image,
-                               self.mount_point],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            raise OSError('mount -o loop failed: %s' % done.stderr.strip())
-        self.mounted = True
-        return self
-
-    def unmount(self):
-        if self.mounted:
-            subprocess.run(['umount', self.mount_point], check=False,
-                           capture_output=True)
-            self.mounted = False
-        try:
-            os.unlink(self.image)
-        except OSError:
-            pass
-
-
 def slow_disk_env(fsync_delay=None, open_path=None, open_delay=0.5):
     """Environment for an ObjectServer whose disk calls block for real:
     every fsync ``fsync_delay`` seconds, and every open of a path that
-    contains ``open_path`` (say '/sdb/') ``open_delay`` seconds.
+    contains ``open_path`` (say '/sdb/') ``open_delay`` seconds.  (The
+    injector, ``slowdisk/sitecustomize.py``, acts only in a server that an
+    ObjectServer started: see there.)
     """
     env = {'PYTHONPATH': os.path.join(os.path.dirname(
         os.path.abspath(__file__)), 'slowdisk')}
@@ -246,16 +186,29 @@ class ObjectServer(object):
         env = dict(os.environ)
         env.update(self.env)
         self.stderr_path = os.path.join(self.root, 'server.stderr')
+        # the slow-disk injector's proof that this server is ours
+        env[OWNER_VARIABLE] = self.root
         with open(self.stderr_path, 'ab') as err:
-            command = self.command_prefix + [
-                executable('swift-object-server'), self.conf_path]
-            command = _with_swift_conf_from(self.swift_dir, command)
+            command = self.wrap_command(self.command_prefix + [
+                executable('swift-object-server'), self.conf_path])
             self.proc = subprocess.Popen(
                 command,
                 stdout=err, stderr=err, env=env, start_new_session=True)
         if wait:
             self.wait_ready(timeout)
         return self
+
+    def wrap_command(self, command):
+        """The command that starts the server.  Swift reads its storage
+        policies from /etc/swift/swift.conf; this server's own, in
+        ``swift_dir``, is read by a Swift that has ``set_swift_dir``.
+        """
+        from swift.common import wsgi
+        if not hasattr(wsgi, 'set_swift_dir'):
+            raise RuntimeError(
+                'this Swift reads only /etc/swift/swift.conf; a throwaway '
+                'server needs a Swift that honours swift_dir')
+        return command
 
     def stderr(self):
         with open(self.stderr_path, 'rb') as f:

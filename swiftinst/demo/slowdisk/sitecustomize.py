@@ -15,9 +15,13 @@
 
 """Make some disk calls of this process slow, for real.
 
-Loaded through PYTHONPATH (``testbed.slow_disk_env``) by an object server
-that the tests, the demo or a benchmark start; it does nothing unless one
-of its variables is set:
+Loaded through PYTHONPATH (``swiftinst.demo.server.slow_disk_env``) by an
+object server that the demo, a test or a benchmark starts.  It acts only
+in such a server: one whose command line names a config under the
+directory in SWIFTINST_DEMO_SERVER_ROOT, which the demo's ObjectServer
+sets.  Anywhere else (this directory put on a production server's
+PYTHONPATH by mistake, another Python program) it says so on stderr and
+changes nothing.  Then, only if one of its variables is set:
 
 * SWIFTINST_SLOW_FSYNC_DELAY: every ``os.fsync`` first blocks that long;
 * SWIFTINST_SLOW_OPEN_PATH and SWIFTINST_SLOW_OPEN_DELAY: every
@@ -29,12 +33,37 @@ every greenthread of the worker stalls, as with an inode-cache miss on a
 full disk.
 """
 import os
+import sys
 import time
 
 _blocking_sleep = time.sleep
 _FSYNC_DELAY = float(os.environ.get('SWIFTINST_SLOW_FSYNC_DELAY') or 0)
 _OPEN_PATH = os.environ.get('SWIFTINST_SLOW_OPEN_PATH', '')
 _OPEN_DELAY = float(os.environ.get('SWIFTINST_SLOW_OPEN_DELAY') or 0.5)
+
+
+def _started_by_the_demo():
+    """Whether this process is an object server that a demo ObjectServer
+    started: its command line names a file under the demo's root.
+    """
+    root = os.environ.get('SWIFTINST_DEMO_SERVER_ROOT')
+    if not root:
+        return False
+    try:
+        with open('/proc/self/cmdline', 'rb') as f:
+            args = f.read().decode('utf-8', 'replace').split('\0')
+    except OSError:
+        return False
+    root = os.path.join(os.path.realpath(root), '')
+    return any(os.path.realpath(arg).startswith(root) for arg in args
+               if arg.endswith('.conf'))
+
+
+if (_FSYNC_DELAY or _OPEN_PATH) and not _started_by_the_demo():
+    sys.stderr.write('swiftinst.demo.slowdisk: not a server the demo '
+                     'started; disk calls left as they are\n')
+    _FSYNC_DELAY = 0
+    _OPEN_PATH = ''
 
 
 def _slowed(real, delay, applies=lambda *args: True):

@@ -13,6 +13,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""A sick disk, for real: see ``sitecustomize`` here and
-``testbed.slow_disk_env``, which puts it on an object server's PYTHONPATH.
+"""What ``swiftinst demo`` needs: a throwaway object server (``server``)
+and, for ``--slow-disk``, a disk made slow for real (``slowdisk``), which
+refuses to act in any server but one the demo started.
 """
