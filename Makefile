@@ -107,7 +107,7 @@ check-dist: dist
 	.venv-wheel/bin/python -m pip install --quiet dist/swiftinst-*.whl \
 		pytest hypothesis
 	mkdir -p build/check-dist
-	cp -r tests pytest.ini build/check-dist/
+	cp -r tests etc pytest.ini build/check-dist/
 	cd build/check-dist && ../../.venv-wheel/bin/python -c 'import swiftinst, \
 		swiftinst.compiled as c; print(swiftinst.__file__); \
 		assert "site-packages" in swiftinst.__file__; \
