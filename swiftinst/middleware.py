@@ -15,12 +15,13 @@
 
 """The paste filter: its entry point, its parts, and the /metrics endpoint.
 
-The per-request path is ``RequestPath``'s (see requestpath), compiled
-with the rest of the hot path where a compiler was at hand; a worker's
-flusher and samplers are ``WorkerLifecycle``'s (see worker).  This module
-builds them from the options and answers ``metrics_path`` itself:
-a scrape merges every worker's snapshot and renders it in a native
-thread, so the hub keeps serving.
+The per-request path is ``RequestPath``'s (see requestpath): a few
+interpreted lines around the request's context, which is compiled where
+a compiler was at hand (see compiled).  A worker's flusher and samplers
+are ``WorkerLifecycle``'s (see worker).  This module builds them from the
+options and answers ``metrics_path`` itself: a scrape merges every
+worker's snapshot and renders it in a native thread, so the hub keeps
+serving.
 """
 
 import ipaddress
