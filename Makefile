@@ -45,7 +45,8 @@ functional: $(BUILD_STAMP)
 # 22.04 LTS release) and the newest on PyPI, each in its own virtualenv.
 # Swift 2.29 reads only /etc/swift/swift.conf: its servers run in a private
 # mount namespace (root) where that is the testbed's own.
-SWIFT_oldest := swift~=2.29.0
+# (Swift 2.29 imports pkg_resources, which setuptools 81 dropped.)
+SWIFT_oldest := 'swift~=2.29.0' 'setuptools<81'
 SWIFT_newest := swift
 
 .venv-swift-%/.installed-stamp: setup.cfg setup.py pyproject.toml \
@@ -53,7 +54,7 @@ SWIFT_newest := swift
 	$(PYTHON) -m venv .venv-swift-$*
 	.venv-swift-$*/bin/python -m pip install --quiet --upgrade pip
 	.venv-swift-$*/bin/python -m pip install --quiet \
-		-r requirements-test.txt '$(SWIFT_$*)'
+		-r requirements-test.txt $(SWIFT_$*)
 	.venv-swift-$*/bin/python -m pip install --quiet --no-build-isolation \
 		-e .
 	touch $@
