@@ -32,13 +32,17 @@ def compiled_modules():
         from Cython.Build import cythonize
     except ImportError:
         return []
-    extensions = [
+    extensions = cythonize([
         setuptools.Extension(
             'swiftinst.' + os.path.basename(pxd)[:-len('.pxd')],
-            [pxd[:-len('.pxd')] + '.py'], optional=True)
-        for pxd in sorted(glob.glob(os.path.join('swiftinst', '*.pxd')))]
-    return cythonize(extensions, quiet=True,
-                     compiler_directives={'language_level': 3})
+            [pxd[:-len('.pxd')] + '.py'])
+        for pxd in sorted(glob.glob(os.path.join('swiftinst', '*.pxd')))],
+        quiet=True, compiler_directives={'language_level': 3})
+    for extension in extensions:
+        # a compiler that fails leaves the module interpreted (cythonize
+        # makes new Extensions, without this flag)
+        extension.optional = True
+    return extensions
 
 
 setuptools.setup(ext_modules=compiled_modules())

@@ -61,6 +61,17 @@ ec_num_parity_fragments = 1
 """
 
 
+NODE_SWIFT_CONF = '/etc/swift/swift.conf'
+
+
+def honours_swift_dir():
+    """Whether this Swift reads swift.conf from a server's ``swift_dir``
+    (2.29 reads only /etc/swift/swift.conf).
+    """
+    from swift.common import wsgi
+    return hasattr(wsgi, 'set_swift_dir')
+
+
 def free_port(host='127.0.0.1', kind=socket.SOCK_STREAM):
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind((host, 0))
@@ -199,15 +210,16 @@ class ObjectServer(object):
         return self
 
     def wrap_command(self, command):
-        """The command that starts the server.  Swift reads its storage
-        policies from /etc/swift/swift.conf; this server's own, in
-        ``swift_dir``, is read by a Swift that has ``set_swift_dir``.
+        """The command that starts the server.  A Swift that honours
+        ``swift_dir`` reads this server's own swift.conf for its hash
+        settings; an older one (2.29) reads only the node's
+        /etc/swift/swift.conf, whose policy 0 the demo then uses.
         """
-        from swift.common import wsgi
-        if not hasattr(wsgi, 'set_swift_dir'):
+        if not honours_swift_dir() and not os.path.exists(NODE_SWIFT_CONF):
             raise RuntimeError(
-                'this Swift reads only /etc/swift/swift.conf; a throwaway '
-                'server needs a Swift that honours swift_dir')
+                'this Swift reads only %s, and there is none: the demo '
+                'needs a newer Swift, or a node\'s swift.conf'
+                % NODE_SWIFT_CONF)
         return command
 
     def stderr(self):
