@@ -101,15 +101,11 @@ def tpool_execute(func, *args, **kwargs):
 
 def patch_tpool_execute(wrap):
     """Replace ``tpool.execute`` with ``wrap(tpool.execute)``; returns the
-    original, for ``unpatch_tpool_execute``.
+    original.
     """
     real = _tpool.execute
     _tpool.execute = wrap(real)
     return real
-
-
-def unpatch_tpool_execute(real):
-    _tpool.execute = real
 
 
 def hub_greenlet():
