@@ -163,9 +163,11 @@ def run_demo(args):
             _say(line)
         _say('')
         if args.serve:
-            _say('Serving until Ctrl-C (or SIGTERM); scrape it:  curl -s %s'
-                 % url)
             try:
+                # inside the try: a signal right after this line is the
+                # way to stop, as during the sleep
+                _say('Serving until Ctrl-C (or SIGTERM); scrape it:  '
+                     'curl -s %s' % url)
                 while True:
                     time.sleep(3600)
             except KeyboardInterrupt:
