@@ -47,7 +47,6 @@ cdef class RequestKind:
 
 cdef class Recorder:
     cdef readonly object store
-    cdef readonly tuple bounds
     cdef readonly object labels
     cdef public object statsd
     cdef public object logger

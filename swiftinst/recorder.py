@@ -124,7 +124,7 @@ class RequestKind(object):
 class Recorder(object):
     """The one place that knows which metric an event feeds."""
 
-    __slots__ = ('store', 'bounds', 'labels', 'statsd', 'logger',
+    __slots__ = ('store', 'labels', 'statsd', 'logger',
                  'slow_read_threshold', 'phases', 'slow_request_threshold',
                  '_logged_components', '_disk_targets', '_targets_by_path',
                  '_kinds', '_kinds_by_raw')
@@ -132,7 +132,6 @@ class Recorder(object):
     def __init__(self, store, statsd, logger, slow_read_threshold, labels,
                  phases=False, slow_request_threshold=0.0):
         self.store = store
-        self.bounds = store.bounds
         self.labels = labels
         self.statsd = statsd
         self.logger = logger
