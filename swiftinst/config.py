@@ -51,6 +51,7 @@ InstrumentConfig = namedtuple('InstrumentConfig', [
     'hub_lag_interval',      # seconds between hub lag probes
     'slow_request_threshold',  # seconds; 0 disables
     'disk_state_interval',   # seconds between disk-state samples; 0: off
+    'exemplar_min_seconds',  # slowest observations kept as exemplars; 0: off
 ])
 
 
@@ -182,8 +183,7 @@ def parse_config(conf):
         devices=conf.get('devices', '/srv/node'),
         device_refresh_interval=_float(conf, 'device_refresh_interval', 60.0),
         statsd=parse_statsd(conf),
-        # off until its overhead meets the bar (see BENCHMARKS.rst)
-        event_loop_accounting=_bool(conf, 'event_loop_accounting', 'false'),
+        event_loop_accounting=_bool(conf, 'event_loop_accounting', 'true'),
         hub_block_threshold=_float(conf, 'hub_block_threshold', 0.05,
                                    minimum=0.001),
         hub_lag_interval=_float(conf, 'hub_lag_interval', 0.1,
@@ -191,4 +191,5 @@ def parse_config(conf):
         # the proxy's node_timeout
         slow_request_threshold=_float(conf, 'slow_request_threshold', 10.0),
         disk_state_interval=_float(conf, 'disk_state_interval', 30.0),
+        exemplar_min_seconds=_float(conf, 'exemplar_min_seconds', 0.1),
     )

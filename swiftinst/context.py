@@ -32,6 +32,7 @@ import time
 import types
 
 from swiftinst.hub import getcurrent
+from swiftinst.recorder import note_exemplar
 
 try:
     import cython
@@ -160,6 +161,8 @@ class RequestContext(object):
             offset = self.bytes_read
             self.bytes_read = offset + nbytes
             self.kind.read.observe(seconds)
+            if seconds >= self.recorder.exemplar_min > 0:
+                note_exemplar(self.kind.read, seconds, self)
             if self.statsd_samples is not None:
                 self.statsd_samples.append((self.kind.read_statsd, seconds))
             if seconds >= self.recorder.slow_read_threshold > 0:
@@ -182,8 +185,8 @@ class RequestContext(object):
             recorder = self.recorder
             kind = self.kind
             if self.disk_ops:
-                kind.disk.observe(self.disk_ops)
-            kind.observe_request(self.status, seconds, self.bytes_read)
+                kind.disk.observe(self.disk_ops, self)
+            kind.observe_request(self.status, seconds, self.bytes_read, self)
             if recorder.phases:
                 self.running += now - self.switched_at
                 kind.observe_phases(self.phases())

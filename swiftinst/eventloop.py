@@ -95,14 +95,10 @@ def _accounted_execute(real):
 class EventLoopAccounting(object):
     """Installs the hooks in a worker and runs its probe greenthread."""
 
-    WARNING_INTERVAL = 1.0
-
     def __init__(self, recorder, block_threshold, lag_interval):
         self.recorder = recorder
         self.block_threshold = block_threshold
         self.lag_interval = lag_interval
-        self._next_warning = 0.0
-        self._suppressed = 0
         self._errors_reported = 0
 
     def start(self):
@@ -154,16 +150,9 @@ class EventLoopAccounting(object):
         self.recorder.store.observe(
             (metrics.HUB_BLOCKED.name,
              (culprit.method, culprit.device, culprit.where)), held)
-        now = _monotonic()
-        if now < self._next_warning:
-            self._suppressed += 1
-            self.recorder.store.inc((metrics.SUPPRESSED_WARNINGS.name,
-                                     ('hub_blocked',)))
-            return
-        self._next_warning = now + self.WARNING_INTERVAL
-        suppressed, self._suppressed = self._suppressed, 0
-        self.recorder.logger.warning(
-            'Event loop blocked: %s held the hub for %.3fs; every other '
-            'request of this worker waited%s', culprit.describe(), held,
-            ' (%d similar lines suppressed)' % suppressed if suppressed
-            else '')
+        limiter = self.recorder.limiters['hub_blocked']
+        if limiter.allow():
+            self.recorder.logger.warning(
+                'Event loop blocked: %s held the hub for %.3fs; every other '
+                'request of this worker waited%s', culprit.describe(), held,
+                limiter.note())

@@ -56,7 +56,8 @@ class InstrumentMiddleware(RequestPath):
         self.recorder = Recorder(
             self.store, statsd, self.logger, config.slow_read_threshold,
             self.labels, phases=config.event_loop_accounting,
-            slow_request_threshold=config.slow_request_threshold)
+            slow_request_threshold=config.slow_request_threshold,
+            exemplar_min=config.exemplar_min_seconds)
         self.event_loop = EventLoopAccounting(
             self.recorder, config.hub_block_threshold,
             config.hub_lag_interval) if config.event_loop_accounting \

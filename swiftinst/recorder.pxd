@@ -22,10 +22,11 @@ cdef class DiskTarget:
     cdef readonly object policy
     cdef readonly dict histograms
     cdef readonly dict statsd_names
+    cdef readonly double exemplar_min
     cdef object _store
 
     @cython.locals(histograms=dict, series=Series, seconds=double)
-    cpdef observe(self, list ops)
+    cpdef observe(self, list ops, ctx=*)
 
 cdef class RequestKind:
     cdef readonly object method
@@ -38,10 +39,12 @@ cdef class RequestKind:
     cdef readonly Series input_bytes
     cdef readonly DiskTarget disk
     cdef readonly tuple phases
+    cdef readonly double exemplar_min
     cdef object _store
 
     @cython.locals(series=Series)
-    cpdef observe_request(self, status, double seconds, long long bytes_read)
+    cpdef observe_request(self, status, double seconds, long long bytes_read,
+                          ctx=*)
     @cython.locals(phases=tuple, i=Py_ssize_t, series=Series)
     cpdef observe_phases(self, tuple seconds)
 
@@ -53,6 +56,8 @@ cdef class Recorder:
     cdef public double slow_read_threshold
     cdef readonly bint phases
     cdef public double slow_request_threshold
+    cdef readonly double exemplar_min
+    cdef readonly dict limiters
     cdef set _logged_components
     cdef dict _disk_targets
     cdef dict _targets_by_path

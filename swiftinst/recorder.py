@@ -24,14 +24,75 @@ component, and the caller carries on.
 
 import collections
 import os
+import time
 
 from swiftinst import metrics
+
+_monotonic = time.monotonic
+# The kinds of WARNING line that an incident can multiply, each limited
+# to one line per WARNING_INTERVAL per worker (see WarningLimiter).
+WARNING_KINDS = ('slow_read', 'slow_request', 'hub_blocked')
+WARNING_INTERVAL = 1.0
+
+
+# The OpenMetrics limit on an exemplar's labels (128 characters, names
+# included): a longer txn id has no exemplar rather than a broken scrape.
+MAX_EXEMPLAR_TXN_ID = 128 - len('txn_id')
+
+
+def note_exemplar(series, seconds, ctx):
+    """Make an observation of ``seconds`` in ``series``, by the request of
+    ``ctx``, its bucket's exemplar: the slow path, taken only for
+    observations at or above ``exemplar_min_seconds``.
+    """
+    txn_id = ctx.txn_id
+    if txn_id and len(txn_id) <= MAX_EXEMPLAR_TXN_ID:
+        series.exemplar(seconds, txn_id, time.time())
 
 
 def _identify(ctx):
     """The request, as every WARNING line about one names it."""
     return 'txn: %s, device: %s, partition: %s, client: %s' % (
         ctx.txn_id or '-', ctx.device, ctx.partition or '-', ctx.client)
+
+
+class WarningLimiter(object):
+    """At most one WARNING line of one kind per ``interval`` seconds.
+
+    A network incident can make thousands of reads slow per second in
+    every worker; a line for each, through Swift's logger and syslog,
+    would become a second incident.  The lines held back are counted in
+    ``swift_object_suppressed_warnings_total{kind}``, and the next line
+    written says how many there were.  The metrics behind a line (slow
+    reads, hub blocks) still count every event.
+    """
+
+    __slots__ = ('kind', 'interval', 'next_at', 'suppressed', 'counter')
+
+    def __init__(self, store, kind, interval=WARNING_INTERVAL):
+        self.kind = kind
+        self.interval = interval
+        self.next_at = 0.0
+        self.suppressed = 0
+        # created at 0 in every worker, so an alert has a series to watch
+        self.counter = store.counter((metrics.SUPPRESSED_WARNINGS.name,
+                                      (kind,)))
+
+    def allow(self):
+        """Whether a line may be written now; counts it if not."""
+        now = _monotonic()
+        if now < self.next_at:
+            self.suppressed += 1
+            self.counter.inc()
+            return False
+        self.next_at = now + self.interval
+        return True
+
+    def note(self):
+        """What the line allowed now adds about those held back before."""
+        suppressed, self.suppressed = self.suppressed, 0
+        return ' (%d similar lines suppressed)' % suppressed \
+            if suppressed else ''
 
 
 class DiskTarget(object):
@@ -41,19 +102,23 @@ class DiskTarget(object):
     exposes only the ops it has seen.
     """
 
-    __slots__ = ('device', 'policy', 'histograms', 'statsd_names', '_store')
+    __slots__ = ('device', 'policy', 'histograms', 'statsd_names',
+                 'exemplar_min', '_store')
 
-    def __init__(self, store, device, policy):
+    def __init__(self, store, device, policy, exemplar_min=0.0):
         self.device = device
         self.policy = policy
+        self.exemplar_min = exemplar_min
         self._store = store
         # op -> Series
         self.histograms = {}
         self.statsd_names = {op: 'disk.%s.%s' % (op, device)
                              for op in metrics.DISK_OPS}
 
-    def observe(self, ops):
-        """Observe each ``(op, seconds)`` of ``ops``."""
+    def observe(self, ops, ctx=None):
+        """Observe each ``(op, seconds)`` of ``ops``, done for the request
+        of ``ctx`` if there was one.
+        """
         histograms = self.histograms
         for op, seconds in ops:
             series = histograms.get(op)
@@ -61,6 +126,8 @@ class DiskTarget(object):
                 series = histograms[op] = self._store.histogram(
                     (metrics.DISK_OP.name, (op, self.device, self.policy)))
             series.observe(seconds)
+            if seconds >= self.exemplar_min > 0 and ctx is not None:
+                note_exemplar(series, seconds, ctx)
 
 
 class RequestKind(object):
@@ -70,7 +137,7 @@ class RequestKind(object):
 
     __slots__ = ('method', 'device', 'policy', 'labels', 'read',
                  'read_statsd', 'by_status', 'input_bytes', 'disk', 'phases',
-                 '_store')
+                 'exemplar_min', '_store')
 
     def __init__(self, recorder, method, device, policy):
         store = self._store = recorder.store
@@ -87,15 +154,16 @@ class RequestKind(object):
         # kind that read a body
         self.input_bytes = None
         self.disk = recorder.disk_target(device, policy)
+        self.exemplar_min = recorder.exemplar_min
         # the four phase histograms, when event-loop accounting is on
         self.phases = tuple(
             store.histogram((metrics.REQUEST_PHASE.name, labels + (phase,)))
             for phase in metrics.PHASES) if recorder.phases else ()
 
-    def observe_request(self, status, seconds, bytes_read):
-        """A request of this kind ended with ``status`` (the status line
-        it started its response with, or None) after ``seconds``, having
-        read ``bytes_read`` bytes of its body.
+    def observe_request(self, status, seconds, bytes_read, ctx=None):
+        """A request of this kind, ``ctx``'s, ended with ``status`` (the
+        status line it started its response with, or None) after
+        ``seconds``, having read ``bytes_read`` bytes of its body.
         """
         first = status[0] if status else ''
         series = self.by_status.get(first)
@@ -104,6 +172,8 @@ class RequestKind(object):
                 (metrics.REQUEST.name, self.labels +
                  (metrics.status_class(first),)))
         series.observe(seconds)
+        if seconds >= self.exemplar_min > 0 and ctx is not None:
+            note_exemplar(series, seconds, ctx)
         if bytes_read:
             series = self.input_bytes
             if series is None:
@@ -126,11 +196,13 @@ class Recorder(object):
 
     __slots__ = ('store', 'labels', 'statsd', 'logger',
                  'slow_read_threshold', 'phases', 'slow_request_threshold',
-                 '_logged_components', '_disk_targets', '_targets_by_path',
-                 '_kinds', '_kinds_by_raw')
+                 'exemplar_min',
+                 'limiters', '_logged_components', '_disk_targets',
+                 '_targets_by_path', '_kinds', '_kinds_by_raw')
 
     def __init__(self, store, statsd, logger, slow_read_threshold, labels,
-                 phases=False, slow_request_threshold=0.0):
+                 phases=False, slow_request_threshold=0.0,
+                 exemplar_min=0.0):
         self.store = store
         self.labels = labels
         self.statsd = statsd
@@ -139,6 +211,11 @@ class Recorder(object):
         # whether requests' phases are measured (event-loop accounting)
         self.phases = phases
         self.slow_request_threshold = slow_request_threshold
+        # observations at least this slow become exemplars; 0: none do
+        self.exemplar_min = exemplar_min
+        # kind -> WarningLimiter
+        self.limiters = {kind: WarningLimiter(store, kind)
+                         for kind in WARNING_KINDS}
         self._logged_components = set()
         self._disk_targets = {}
         self._targets_by_path = {}
@@ -202,7 +279,7 @@ class Recorder(object):
         target = self._disk_targets.get((device, policy))
         if target is None:
             target = self._disk_targets[(device, policy)] = \
-                DiskTarget(self.store, device, policy)
+                DiskTarget(self.store, device, policy, self.exemplar_min)
         return target
 
     def target_of(self, diskfile):
@@ -243,6 +320,9 @@ class Recorder(object):
         if ctx.statsd_samples is not None:
             ctx.statsd_samples.append(
                 ('%s.%s.slow_reads' % (ctx.method, ctx.device), None))
+        limiter = self.limiters['slow_read']
+        if not limiter.allow():
+            return
         split = culprit = ''
         if self.phases:
             split = ' (client_wait %.3fs, hub_wait %.3fs)' % (
@@ -257,22 +337,26 @@ class Recorder(object):
         content_length = ctx.content_length
         self.logger.warning(
             'Slow read: %.3fs%s for %d bytes of the %s body at offset %d of '
-            '%s (%s)%s', seconds, split, nbytes, ctx.method, offset,
+            '%s (%s)%s%s', seconds, split, nbytes, ctx.method, offset,
             'chunked' if content_length is None else content_length,
-            _identify(ctx), culprit)
+            _identify(ctx), culprit, limiter.note())
 
     def slow_request(self, ctx, seconds):
+        limiter = self.limiters['slow_request']
+        if not limiter.allow():
+            return
         ops = collections.defaultdict(float)
         for op, op_seconds in ctx.disk_ops:
             ops[op] += op_seconds
         self.logger.warning(
-            'Slow request: %s %.3fs, status %s%s; disk: %s (%s)', ctx.method,
+            'Slow request: %s %.3fs, status %s%s; disk: %s (%s)%s',
+            ctx.method,
             seconds, (ctx.status or '-').split(' ')[0],
             ' (%s)' % ', '.join('%s %.3fs' % pair for pair in zip(
                 metrics.PHASES, ctx.phases())) if self.phases else '',
             ', '.join('%s %.3fs' % (op, ops[op]) for op in metrics.DISK_OPS
                       if op in ops) or 'none',
-            _identify(ctx))
+            _identify(ctx), limiter.note())
 
     def finish_extras(self, ctx, seconds):
         """The rare part of recording a request (see

@@ -20,9 +20,13 @@ cdef class Series:
     cdef readonly tuple bounds
     cdef public list counts
     cdef public double total
+    cdef public dict exemplars
 
     @cython.locals(bounds=tuple, lo=Py_ssize_t, hi=Py_ssize_t,
                    mid=Py_ssize_t, bound=double)
     cpdef Py_ssize_t bucket(self, double seconds) except -1
     cpdef observe(self, double seconds)
+    cpdef exemplar(self, double seconds, txn_id, double timestamp)
+    @cython.locals(exemplars=dict)
+    cpdef offer(self, Py_ssize_t bucket, tuple exemplar)
     cpdef inc(self, amount=*)

@@ -27,6 +27,12 @@ the life of the process (the request path holds references to them), so
 a new worker zeroes them in place.  Merged values, on their way from the
 store to the exposition, are Series too.
 
+A histogram series may also hold exemplars: for some of its buckets,
+one recent observation with the txn id of the request behind it
+(``Series.exemplar``).  Only slow observations are offered (see
+``exemplar_min_seconds``), so the common request never touches them;
+merging keeps the freshest per bucket.
+
 Compiled (see ``series.pxd``), a Series is a C struct whose ``observe``
 is a C function that callers of a known type call directly.
 """
@@ -40,14 +46,18 @@ except ImportError:  # interpreted, and Cython is not installed
 
 
 class Series(object):
-    """Live values: ``counts`` (a list of ints) and ``total`` (a float)."""
+    """Live values: ``counts`` (a list of ints), ``total`` (a float) and
+    ``exemplars`` (None, or a dict: bucket index -> (txn_id, value,
+    timestamp)).
+    """
 
-    __slots__ = ('bounds', 'counts', 'total')
+    __slots__ = ('bounds', 'counts', 'total', 'exemplars')
 
     def __init__(self, bounds=()):
         self.bounds = tuple(float(bound) for bound in bounds)
         self.counts = [0] * (len(self.bounds) + 1)
         self.total = 0.0
+        self.exemplars = None
 
     def bucket(self, seconds):
         """Index of the bucket that ``seconds`` falls in (le semantics:
@@ -73,6 +83,33 @@ class Series(object):
         """One observation of a histogram."""
         self.counts[self.bucket(seconds)] += 1
         self.total += seconds
+
+    def exemplar(self, seconds, txn_id, timestamp):
+        """Make an observation of ``seconds`` already counted, by the
+        request ``txn_id`` at Unix time ``timestamp``, its bucket's
+        exemplar.
+        """
+        self.offer(self.bucket(seconds), (txn_id, seconds, timestamp))
+
+    def offer(self, bucket, exemplar):
+        """Keep ``exemplar`` for ``bucket`` unless the one there is
+        fresher: the one rule by which exemplars are kept and merged.
+        """
+        exemplars = self.exemplars
+        if exemplars is None:
+            exemplars = self.exemplars = {}
+        current = exemplars.get(bucket)
+        if current is None or current[2] <= exemplar[2]:
+            exemplars[bucket] = exemplar
+
+    def exemplar_items(self):
+        """``[(bucket, (txn_id, value, timestamp))]``, bucket order.  Safe
+        from a native thread: the dict is copied in one C call.
+        """
+        exemplars = self.exemplars
+        if not exemplars:
+            return []
+        return sorted(exemplars.copy().items())
 
     def inc(self, amount=1):
         """A counter's increment."""
@@ -100,6 +137,7 @@ class Series(object):
         for i in range(len(counts)):
             counts[i] = 0
         self.total = 0.0
+        self.exemplars = None
 
     def dump(self, counts, sums):
         """Append this series to a snapshot's ``counts`` and ``sums``
@@ -119,9 +157,13 @@ class Series(object):
         return self
 
     def add(self, other):
-        """Add ``other``, a series of the same layout, to this one."""
+        """Add ``other``, a series of the same layout, to this one; of
+        two exemplars for one bucket, the fresher stays.
+        """
         self.counts = [a + b for a, b in zip(self.counts, other.counts)]
         self.total += other.total
+        for bucket, exemplar in other.exemplar_items():
+            self.offer(bucket, exemplar)
         return self
 
     def __eq__(self, other):

@@ -40,8 +40,12 @@ counts are one block of little-endian uint64s in sorted-series order, so
 the counts of every file with the same series layout are summed as one
 big integer (``int.from_bytes``), a single C-level addition per file.
 The layout (bounds and series keys) is stored once per file and parsed
-once per distinct layout.  Everything that touches files runs in a native
-thread; it must not log or call anything green.
+once per distinct layout.  Exemplars, rare by design, follow as one
+marshalled tuple of ``(series index, bucket, txn_id, value, timestamp)``;
+the merge keeps the freshest per bucket (``Series.offer``).
+
+Everything that touches files runs in a native thread; it must not log
+or call anything green.
 """
 
 import errno
@@ -58,11 +62,13 @@ from swiftinst.hub import native_lock
 from swiftinst.offhub import pause
 from swiftinst.series import Series
 
-FORMAT_VERSION = 2
+# 3: exemplars.  A file of another version is not read: after an upgrade
+# the counts of the old workers are dropped, a counter reset to Prometheus.
+FORMAT_VERSION = 3
 MAGIC = b'SWIN'
-# magic, version, layout length, counts length, sums length, folded length,
-# layout digest
-HEADER = struct.Struct('<4sHIIII16s')
+# magic, version, layout length, counts length, sums length, exemplars
+# length, folded length, layout digest
+HEADER = struct.Struct('<4sHIIIII16s')
 SNAPSHOT_PREFIX = 'snap-'
 TMP_SUFFIX = '.tmp'
 ARCHIVE = 'archive'
@@ -152,20 +158,27 @@ def encode(series, bounds, folded=()):
     keys = tuple(key for key, _ in items)
     counts = array('Q')
     sums = array('d')
-    for _, values in items:
+    exemplars = []
+    for index, (_, values) in enumerate(items):
         pause()
         values.dump(counts, sums)
+        if values.exemplars:
+            exemplars.extend((index, bucket) + exemplar for bucket, exemplar
+                             in values.exemplar_items())
     if not _LITTLE:
         counts.byteswap()
         sums.byteswap()
     layout = marshal.dumps((tuple(bounds), keys))
+    exemplars_blob = marshal.dumps(tuple(exemplars)) if exemplars else b''
     folded_blob = marshal.dumps(tuple(folded)) if folded else b''
     counts_blob = counts.tobytes()
     sums_blob = sums.tobytes()
     header = HEADER.pack(MAGIC, FORMAT_VERSION, len(layout),
-                         len(counts_blob), len(sums_blob), len(folded_blob),
+                         len(counts_blob), len(sums_blob), len(exemplars_blob),
+                         len(folded_blob),
                          hashlib.blake2b(layout, digest_size=16).digest())
-    return b''.join((header, layout, counts_blob, sums_blob, folded_blob))
+    return b''.join((header, layout, counts_blob, sums_blob, exemplars_blob,
+                     folded_blob))
 
 
 class Accumulator(object):
@@ -176,20 +189,22 @@ class Accumulator(object):
         self._layouts = layouts       # digest -> Layout, shared cache
         self._counts = {}             # digest -> int
         self._sums = {}               # digest -> list of floats
+        self._exemplars = {}          # digest -> [(index, bucket, ...)]
 
     def add(self, blob, source='snapshot'):
         """Add one file's values; returns its folded list (archives)."""
         pause()
         try:
-            magic, version, layout_len, counts_len, sums_len, folded_len, \
-                digest = HEADER.unpack_from(blob)
+            magic, version, layout_len, counts_len, sums_len, \
+                exemplars_len, folded_len, digest = HEADER.unpack_from(blob)
         except struct.error:
             raise StoreError('store_corrupt', 'truncated %s' % source)
         if magic != MAGIC or version != FORMAT_VERSION:
             raise StoreError('store_layout', '%s has another format'
                              % source)
         start = HEADER.size
-        end = start + layout_len + counts_len + sums_len + folded_len
+        end = start + layout_len + counts_len + sums_len + exemplars_len + \
+            folded_len
         if len(blob) != end:
             raise StoreError('store_corrupt', 'truncated %s' % source)
         layout = self._layouts.get(digest)
@@ -222,6 +237,14 @@ class Accumulator(object):
         self._sums[digest] = sums.tolist() if current is None \
             else [a + b for a, b in zip(current, sums)]
         start += sums_len
+        if exemplars_len:
+            try:
+                exemplars = marshal.loads(blob[start:start + exemplars_len])
+            except (EOFError, ValueError, TypeError):
+                raise StoreError('store_corrupt', 'unreadable exemplars in '
+                                 '%s' % source)
+            self._exemplars.setdefault(digest, []).extend(exemplars)
+        start += exemplars_len
         if folded_len:
             return marshal.loads(blob[start:start + folded_len])
         return ()
@@ -237,12 +260,18 @@ class Accumulator(object):
                 counts.byteswap()
             counts = counts.tolist()
             sums = self._sums[digest]
+            built = [Series(self.bounds if hi - lo > 1 else ()).load(
+                counts[lo:hi], total_sum)
+                for (lo, hi), total_sum in zip(layout.offsets, sums)]
+            for exemplar in self._exemplars.get(digest, ()):
+                try:
+                    built[exemplar[0]].offer(exemplar[1],
+                                             tuple(exemplar[2:]))
+                except (IndexError, TypeError):
+                    pass  # a damaged exemplar is dropped, never the counts
             get = total.get
-            for key, (lo, hi), total_sum in zip(layout.keys, layout.offsets,
-                                                sums):
+            for key, series in zip(layout.keys, built):
                 pause()
-                series = Series(self.bounds if hi - lo > 1 else ()).load(
-                    counts[lo:hi], total_sum)
                 current = get(key)
                 total[key] = series if current is None \
                     else current.add(series)

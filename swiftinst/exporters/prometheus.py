@@ -53,10 +53,31 @@ def _braced(label_text):
     return '{%s}' % label_text if label_text else ''
 
 
+def _exemplar_suffix(exemplar):
+    """`` # {txn_id="..."} value timestamp`` (OpenMetrics)."""
+    txn_id, value, timestamp = exemplar
+    return ' # {txn_id="%s"} %s %.3f' % (_escape_label(txn_id),
+                                         floatToGoString(value), timestamp)
+
+
+def _bucket_lines(prefix, les, cumulative, exemplars):
+    """A histogram series' bucket lines; with ``exemplars`` (bucket index
+    -> exemplar), OpenMetrics only, those buckets carry theirs.
+    """
+    if not exemplars:
+        return ''.join([prefix + le + '%d\n' % count
+                        for le, count in zip(les, cumulative)])
+    return ''.join([
+        prefix + le + '%d%s\n' % (count, _exemplar_suffix(exemplars[i])
+                                  if i in exemplars else '')
+        for i, (le, count) in enumerate(zip(les, cumulative))])
+
+
 def render_chunks(series, bounds, openmetrics=False):
     """The exposition of ``{(name, labels): Series}`` as a list
     of byte strings, one per metric family: never one big string, whose
-    joining and encoding would hold the GIL for milliseconds.
+    joining and encoding would hold the GIL for milliseconds.  Exemplars
+    are OpenMetrics' alone: the text format 0.0.4 has no place for them.
     """
     les = ['"%s"} ' % floatToGoString(b) for b in bounds] + ['"+Inf"} ']
     by_metric = {}
@@ -79,8 +100,8 @@ def render_chunks(series, bounds, openmetrics=False):
                     name, label_text + ',' if label_text else '')
                 braced = _braced(label_text)
                 cumulative = list(accumulate(values.counts))
-                append(''.join([prefix + le + '%d\n' % count
-                                for le, count in zip(les, cumulative)]))
+                append(_bucket_lines(prefix, les, cumulative,
+                                     openmetrics and values.exemplars))
                 append('%s_count%s %d\n%s_sum%s %s\n' % (
                     name, braced, cumulative[-1], name, braced,
                     floatToGoString(values.total)))

@@ -31,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from swiftinst import metrics
 from swiftinst.exporters.prometheus import render, render_text
+from swiftinst.series import Series
 from tests.unit.helpers import series
 
 BOUNDS = (0.001, 0.1, 2.5)
@@ -137,3 +138,44 @@ def test_prometheus_itself_parses_the_text_format():
                          capture_output=True, timeout=60)
     assert b'error' not in out.stdout + out.stderr, out.stderr
     assert b'expected' not in out.stdout + out.stderr, out.stderr
+
+
+def _with_exemplars():
+    with_exemplars = {key: Series(BOUNDS).load(values.counts, values.total)
+                      if len(values.counts) == len(BOUNDS) + 1 else values
+                      for key, values in SERIES.items()}
+    fsync = with_exemplars[(metrics.DISK_OP.name, ('fsync', 'sda', '0'))]
+    fsync.offer(1, ('tx1a2b-0065f0e4c1', 0.08, 1764651000.125))
+    fsync.offer(3, ('txf00-0065f0e4c2-extra', 7.5, 1764651001.0))
+    return with_exemplars
+
+
+def test_openmetrics_buckets_carry_their_exemplars():
+    text = render_text(_with_exemplars(), BOUNDS, openmetrics=True).decode()
+    assert ('swift_object_disk_op_seconds_bucket{op="fsync",device="sda",'
+            'policy="0",le="0.1"} 3 # {txn_id="tx1a2b-0065f0e4c1"} 0.08 '
+            '1764651000.125\n') in text
+    found = {}
+    for family in parse_openmetrics(text):
+        for sample in family.samples:
+            if sample.exemplar is not None:
+                found[sample.labels['le']] = sample.exemplar
+    assert found['0.1'].labels == {'txn_id': 'tx1a2b-0065f0e4c1'}
+    assert found['0.1'].value == 0.08
+    assert float(found['0.1'].timestamp) == 1764651000.125
+    assert found['+Inf'].labels == {'txn_id': 'txf00-0065f0e4c2-extra'}
+    assert len(found) == 2
+
+
+def test_an_exemplar_label_is_escaped():
+    """The object server takes X-Trans-Id from whoever sends it."""
+    odd = Series(BOUNDS)
+    odd.exemplar(0.5, 'tx"odd\\\n', 1.0)
+    text = render_text({(metrics.REQUEST.name, ('PUT', 'sda', '0', '2xx')):
+                        odd}, BOUNDS, openmetrics=True).decode()
+    assert '# {txn_id="tx\\"odd\\\\\\n"} 0.5 1.000\n' in text
+
+
+def test_the_text_format_is_unchanged_by_exemplars():
+    assert render_text(_with_exemplars(), BOUNDS) == \
+        render_text(SERIES, BOUNDS)

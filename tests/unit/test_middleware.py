@@ -221,3 +221,84 @@ def test_unusual_calls_are_served_alike(make_filter):
     assert f(type('Env', (dict,), {})(put_env()), lambda *args: None) == \
         [b'']
     assert requests_counted(f) == 2
+
+
+@pytest.fixture
+def node(tmp_path):
+    """A devices directory with one device, sda."""
+    (tmp_path / 'node' / 'sda').mkdir(parents=True)
+    return str(tmp_path / 'node')
+
+
+def _put(f, txn_id='tx-unit-1', body=b'x' * 10):
+    req = swob.Request.blank('/sda/0/a/c/o', method='PUT', body=body,
+                             headers={'X-Trans-Id': txn_id})
+    return req.get_response(f)
+
+
+def _reading_app(env, start_response):
+    env['wsgi.input'].read()
+    start_response('201 Created', [('Content-Length', '0')])
+    return [b'']
+
+
+@pytest.mark.parametrize('exemplar_min,kept', [
+    ('0.000001', True), ('1000', False), ('0', False)])
+def test_slow_observations_become_exemplars(make_filter, node, exemplar_min,
+                                            kept):
+    f = make_filter(app=_reading_app, devices=node,
+                    exemplar_min_seconds=exemplar_min)
+    assert _put(f).status_int == 201
+    for key in (('swift_object_request_seconds', ('PUT', 'sda', '0', '2xx')),
+                ('swift_object_input_read_seconds', ('PUT', 'sda', '0'))):
+        exemplars = [exemplar for _, exemplar
+                     in f.store.series[key].exemplar_items()]
+        if kept:
+            assert [txn for txn, _, _ in exemplars] == ['tx-unit-1'], key
+        else:
+            assert exemplars == [], key
+
+
+def test_a_txn_id_too_long_for_openmetrics_has_no_exemplar(
+        make_filter, node):
+    f = make_filter(app=_reading_app, devices=node,
+                    exemplar_min_seconds='0.000001')
+    _put(f, txn_id='tx' + 'f' * 200)
+    key = ('swift_object_request_seconds', ('PUT', 'sda', '0', '2xx'))
+    assert f.store.series[key].count == 1
+    assert f.store.series[key].exemplars is None
+
+
+class Lines(object):
+    """A logger that keeps its WARNING lines."""
+
+    def __init__(self):
+        self.lines = []
+
+    def warning(self, message, *args):
+        self.lines.append(message % args)
+
+
+def test_slow_read_warnings_are_limited_but_every_read_is_counted(
+        make_filter, node):
+    f = make_filter(app=_reading_app, devices=node,
+                    slow_read_threshold='0.0000001',
+                    slow_request_threshold='0.0000001')
+    f.recorder.logger = logger = Lines()
+    for i in range(100):
+        _put(f, 'tx-flood-%d' % i)
+    reads = [line for line in logger.lines if line.startswith('Slow read')]
+    requests = [line for line in logger.lines
+                if line.startswith('Slow request')]
+    # one line of each kind per second; this loop takes well under 2 s
+    assert 1 <= len(reads) <= 2 and 1 <= len(requests) <= 2
+    series = f.store.series
+    assert series[('swift_object_slow_reads', ('PUT', 'sda', '0'))].value \
+        == 100
+    suppressed = {kind: series[('swift_object_suppressed_warnings',
+                                (kind,))].value
+                  for kind in ('slow_read', 'slow_request')}
+    assert suppressed == {'slow_read': 100 - len(reads),
+                          'slow_request': 100 - len(requests)}
+    assert series[('swift_object_suppressed_warnings',
+                   ('hub_blocked',))].value == 0

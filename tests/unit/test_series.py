@@ -85,3 +85,29 @@ def test_load_and_add_merge_series_of_one_layout():
 def test_bucket_is_bisect_left_in_either_mode(bounds, value):
     bounds = sorted(bounds)
     assert Series(bounds).bucket(value) == bisect.bisect_left(bounds, value)
+
+
+def test_an_exemplar_is_kept_per_bucket_and_the_fresher_wins():
+    s = Series((0.1, 1.0))
+    s.observe(0.5)
+    s.exemplar(0.5, 'tx-old', 100.0)
+    s.observe(0.7)
+    s.exemplar(0.7, 'tx-new', 101.0)
+    s.exemplar(2.0, 'tx-inf', 99.0)
+    assert s.exemplar_items() == [(1, ('tx-new', 0.7, 101.0)),
+                                  (2, ('tx-inf', 2.0, 99.0))]
+    s.offer(1, ('tx-stale', 0.6, 50.0))          # older: ignored
+    assert s.exemplars[1][0] == 'tx-new'
+
+
+def test_add_merges_exemplars_freshest_first_and_zero_drops_them():
+    a, b = Series((0.1, 1.0)), Series((0.1, 1.0))
+    a.exemplar(0.5, 'tx-a', 200.0)
+    a.exemplar(5.0, 'tx-a-inf', 1.0)
+    b.exemplar(0.6, 'tx-b', 300.0)
+    b.exemplar(5.0, 'tx-b-inf', 0.5)
+    a.add(b)
+    assert dict(a.exemplar_items()) == {1: ('tx-b', 0.6, 300.0),
+                                        2: ('tx-a-inf', 5.0, 1.0)}
+    a.zero()
+    assert a.exemplars is None and a.exemplar_items() == []

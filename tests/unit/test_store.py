@@ -291,3 +291,27 @@ def test_concurrent_scrapers_compact_once_and_agree(tmp_path, ctx):
         proc.join()
     assert set(results) == {3 * 2 + 12}
     assert len([n for n in os.listdir(d) if n.startswith('snap-')]) == 3
+
+
+def test_exemplars_survive_the_merge_and_the_freshest_wins(tmp_path):
+    one, two = series(1, 0, 1, 0, 0.5), series(0, 0, 2, 0, 1.0)
+    one.offer(2, ('tx-one', 0.6, 1000.0))
+    two.offer(2, ('tx-two', 0.6, 2000.0))
+    two.offer(3, ('tx-two-inf', 9.0, 1500.0))
+    acc = Accumulator(BOUNDS, {})
+    acc.add(encode({KEY: one, COUNT: series(1, 0.0)}, BOUNDS))
+    acc.add(encode({KEY: two}, BOUNDS))
+    merged = acc.result()[KEY]
+    assert merged == series(1, 0, 3, 0, 1.5)
+    assert merged.exemplar_items() == [(2, ('tx-two', 0.6, 2000.0)),
+                                       (3, ('tx-two-inf', 9.0, 1500.0))]
+    # and through an archive: a dead worker's exemplars are kept too
+    acc = Accumulator(BOUNDS, {})
+    assert acc.add(encode({KEY: merged}, BOUNDS, ('1-2',))) == ('1-2',)
+    assert acc.result()[KEY].exemplar_items() == merged.exemplar_items()
+
+
+def test_a_file_without_exemplars_has_none():
+    acc = Accumulator(BOUNDS, {})
+    acc.add(encode({KEY: series(1, 0, 0, 0, 0.001)}, BOUNDS))
+    assert acc.result()[KEY].exemplars is None
