@@ -34,9 +34,9 @@ work outside any request, as replication does).
 (``workers = 1``, devices on /dev/shm), eventlet's HTTP server included,
 for PUTs and for GETs of one 4 KiB object, bare and with the filter
 compiled (its defaults: event-loop accounting and exemplars on),
-interpreted, and compiled with accounting off (``WORKER_VARIANTS``): 200 requests of warm-up, then
-callgrind's counters are zeroed and dumped around WORKER_REQUESTS
-sequential requests.  The flusher and the disk-state
+interpreted, and compiled with accounting off (``WORKER_VARIANTS``):
+200 requests of warm-up, then callgrind's counters are zeroed and dumped
+around WORKER_REQUESTS sequential requests.  The flusher and the disk-state
 sampler are set to (almost) never run: under valgrind a PUT takes 50
 times longer, so once-a-second work would weigh 50 times too much.
 

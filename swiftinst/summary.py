@@ -22,7 +22,7 @@ number means the same thing in both.
 
 import math
 
-from swiftinst import metrics
+from swiftinst import metrics, verdict
 from swiftinst.analysis import bucket_delta, histogram_quantile
 
 READ = metrics.INPUT_READ.name
@@ -55,9 +55,26 @@ def devices_in(scrape):
     return sorted(d for d in found if d)
 
 
+def hub_holders(after, before=None):
+    """``[(device, where, blocks, seconds)]``: who held the event loop
+    past hub_block_threshold, the longest in total first.
+    """
+    held = {}
+    for labels in after.select(BLOCKED + '_count'):
+        match = dict(labels)
+        place = (match.get('device', ''), match.get('where', ''))
+        blocks, seconds = held.get(place, (0, 0.0))
+        held[place] = (
+            blocks + _delta_total(after, before, BLOCKED + '_count', **match),
+            seconds + _delta_total(after, before, BLOCKED + '_sum', **match))
+    holders = [place + values for place, values in held.items()
+               if values[0] > 0]
+    return sorted(holders, key=lambda holder: (-holder[3], holder[:2]))
+
+
 def device_rows(after, before=None, seconds=None):
-    """One dict per device: counts (or rates, given ``seconds``) and
-    quantiles in seconds.
+    """One dict per device: counts (or rates, given ``seconds``),
+    quantiles in seconds, and its verdict (see verdict).
     """
     rows = []
     for device in devices_in(after):
@@ -69,6 +86,8 @@ def device_rows(after, before=None, seconds=None):
                              **match)
         row = {
             'device': device,
+            'requests': count(REQUEST + '_count'),
+            'request_p99': q(0.99, REQUEST),
             'puts': count(REQUEST + '_count', method='PUT'),
             'gets': count(REQUEST + '_count', method='GET'),
             'reads': count(READ + '_count'),
@@ -80,6 +99,9 @@ def device_rows(after, before=None, seconds=None):
             'rename_p99': max_nan(q(0.99, DISK, op='rename'),
                                   q(0.99, DISK, op='linkat')),
             'hub_blocks': count(BLOCKED + '_count'),
+            # every disk op's p99, for the verdict (tpool_wait is a queue)
+            'op_p99': {op: q(0.99, DISK, op=op) for op in metrics.DISK_OPS
+                       if op != 'tpool_wait'},
             # disk state: the latest sample, not a delta
             'inodes_used': after.total(metrics.DEVICE_INODES_USED.name,
                                        device=device) or math.nan,
@@ -97,7 +119,7 @@ def device_rows(after, before=None, seconds=None):
             row['put_rate'] = row['puts'] / seconds
             row['get_rate'] = row['gets'] / seconds
         rows.append(row)
-    return rows
+    return verdict.judge_all(rows, hub_holders(after, before))
 
 
 def _ratio(part, whole):
@@ -142,6 +164,12 @@ def format_count(value):
 
 
 @_dash_if_missing
+def format_verdict(value):
+    """{'cause': 'disk', 'reason': '...'} -> 'disk (...)'."""
+    return '%s (%s)' % (value['cause'], value['reason'])
+
+
+@_dash_if_missing
 def format_number(value):
     if isinstance(value, float) and not value.is_integer():
         return '%.1f' % value
@@ -169,6 +197,7 @@ REPORT_COLUMNS = (
     ('hub_blocks', 'hub blocks', format_number, True),
     ('inodes_used', 'inodes', format_count, True),
     ('ig_miss_ratio', 'icache miss', format_share, True),
+    ('verdict', 'verdict', format_verdict, False),
 )
 
 # The phase split of each device's request time (event-loop accounting).
@@ -177,7 +206,11 @@ PHASE_COLUMNS = (
     ('puts', 'PUTs', format_number, False),
 ) + _phase_columns(str) + (
     ('hub_blocks', 'hub blocks', format_number, True),
+    ('verdict', 'verdict', format_verdict, False),
 )
+
+# Columns of words, aligned left; numbers are aligned right.
+_TEXT_COLUMNS = ('device', 'verdict')
 
 
 def format_table(rows, columns=REPORT_COLUMNS, mark_worst=True):
@@ -197,11 +230,12 @@ def format_table(rows, columns=REPORT_COLUMNS, mark_worst=True):
         cells.append(line)
     widths = [max([len(h)] + [len(c[i]) for c in cells])
               for i, h in enumerate(headings)]
-    out = ['  '.join(h.rjust(w) if i else h.ljust(w)
-                     for i, (h, w) in enumerate(zip(headings, widths)))]
-    for line in cells:
-        out.append('  '.join(c.rjust(w) if i else c.ljust(w)
-                             for i, (c, w) in enumerate(zip(line, widths))))
+    left = [column[0] in _TEXT_COLUMNS for column in columns]
+    out = []
+    for line in [headings] + cells:
+        out.append('  '.join(
+            text.ljust(width) if is_left else text.rjust(width)
+            for text, width, is_left in zip(line, widths, left)).rstrip())
     return '\n'.join(out)
 
 
