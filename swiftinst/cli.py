@@ -85,7 +85,7 @@ def run_slow_disk_demo(args):
             for i in range(count):
                 server.put(device, 'demo-%s-%d' % (device, i), body)
         threads = [threading.Thread(target=put_many, args=('sda', 40)),
-                   threading.Thread(target=put_many, args=('sdb', 3))]
+                   threading.Thread(target=put_many, args=('sdb', 4))]
         for thread in threads:
             thread.start()
         for thread in threads:

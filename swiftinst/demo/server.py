@@ -119,10 +119,12 @@ class UdpListener(object):
         self.sock.close()
 
 
-def slow_disk_env(fsync_delay=None, open_path=None, open_delay=0.5):
+def slow_disk_env(fsync_delay=None, open_path=None, open_delay=0.5,
+                  fsync_path=None):
     """Environment for an ObjectServer whose disk calls block for real:
-    every fsync ``fsync_delay`` seconds, and every open of a path that
-    contains ``open_path`` (say '/sdb/') ``open_delay`` seconds.  (The
+    every fsync (of a file whose path contains ``fsync_path``, if given)
+    ``fsync_delay`` seconds, and every open of a path that contains
+    ``open_path`` (say '/sdb/') ``open_delay`` seconds.  (The
     injector, ``slowdisk/sitecustomize.py``, acts only in a server that an
     ObjectServer started: see there.)
     """
@@ -130,6 +132,8 @@ def slow_disk_env(fsync_delay=None, open_path=None, open_delay=0.5):
         os.path.abspath(__file__)), 'slowdisk')}
     if fsync_delay:
         env['SWIFTINST_SLOW_FSYNC_DELAY'] = str(fsync_delay)
+        if fsync_path:
+            env['SWIFTINST_SLOW_FSYNC_PATH'] = fsync_path
     if open_path:
         env['SWIFTINST_SLOW_OPEN_PATH'] = open_path
         env['SWIFTINST_SLOW_OPEN_DELAY'] = str(open_delay)

@@ -55,10 +55,13 @@ def _alive(pid):
     return state not in (b'Z', b'X')
 
 
-@pytest.mark.skipif(
+NEEDS_A_SERVER = pytest.mark.skipif(
     not honours_swift_dir() and not os.path.exists(NODE_SWIFT_CONF),
     reason='this Swift reads only %s, which this machine does not have: '
            'the demo cannot start a server here' % NODE_SWIFT_CONF)
+
+
+@NEEDS_A_SERVER
 @pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_stops_the_server_and_removes_the_directory(signum):
     demo = subprocess.Popen(
@@ -96,3 +99,16 @@ def test_a_signal_stops_the_server_and_removes_the_directory(signum):
         if demo.poll() is None:
             demo.kill()
             demo.wait()
+
+
+@NEEDS_A_SERVER
+def test_the_slow_disk_demo_names_the_event_loop_for_the_victim():
+    out = subprocess.run(
+        [sys.executable, '-m', 'swiftinst.cli', 'demo', '--slow-disk'],
+        capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = {line.split()[0]: line for line in out.stdout.splitlines()
+            if line.startswith(('sda ', 'sdb '))}
+    assert ' event_loop (' in rows['sda'], out.stdout
+    assert 'held by sdb in open' in rows['sda'], out.stdout
+    assert ' disk (open p99 ' in rows['sdb'], out.stdout

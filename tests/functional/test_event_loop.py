@@ -202,9 +202,50 @@ def test_no_signal_handler_and_nothing_killed(request):
         bare.worker_pids()[0])
 
 
-def test_accounting_is_off_by_default(request):
+def test_accounting_is_on_by_default_and_can_be_turned_off(request):
     server = start_server(request, workers=1)
-    assert server.put('sda', 'off', b'o' * 10)[0] == 201
+    assert server.put('sda', 'on', b'o' * 10)[0] == 201
     s = scrape_after(server, 1)
+    assert s.total('swift_object_request_phase_seconds_count') == \
+        4 * s.total(REQUESTS) > 0
+    off = start_server(request, workers=1, filter_options={
+        'event_loop_accounting': 'false'})
+    assert off.put('sda', 'off', b'o' * 10)[0] == 201
+    s = scrape_after(off, 1)
     assert s.total('swift_object_request_phase_seconds_count') == 0
     assert s.total('swift_object_hub_lag_seconds_count') == 0
+
+
+def test_a_hundred_stalling_clients_log_a_bounded_number_of_lines(request):
+    """A network incident: every client stalls at once.  The counters
+    count every slow read; the log gets a line per second per worker.
+    """
+    server = start_server(request, filter_options={
+        'slow_read_threshold': '0.3', 'slow_request_threshold': '0.3'})
+    socks = [server.begin_put('/sda/5/a/c/flood-%d' % i, 8192,
+                              'txflood%03d' % i) for i in range(100)]
+    for sock in socks:
+        sock.sendall(b'f' * 4096)
+    time.sleep(0.6)
+    for sock in socks:
+        sock.sendall(b'f' * 4096)
+    assert all(server.reply_status(sock).startswith(b'HTTP/1.1 201')
+               for sock in socks)
+
+    def counted(s):
+        return s.total(REQUESTS, method='PUT') == 100
+    s = settled_scrape(server, counted)
+    assert counted(s)
+    assert s.total('swift_object_slow_reads_total') == 100
+    for marker in ('Slow read', 'Slow request'):
+        assert server.log.wait_for(lambda line: marker in line)
+    time.sleep(0.5)     # syslog datagrams still on their way
+    lines = server.log.lines()
+    for kind, marker in (('slow_read', 'Slow read'),
+                         ('slow_request', 'Slow request')):
+        written = [line for line in lines if marker in line]
+        suppressed = s.total('swift_object_suppressed_warnings_total',
+                             kind=kind)
+        # two workers, a line a second each; the stalls end together
+        assert 1 <= len(written) <= 4, (kind, len(written))
+        assert len(written) + suppressed == 100, kind

@@ -23,7 +23,9 @@ sets.  Anywhere else (this directory put on a production server's
 PYTHONPATH by mistake, another Python program) it says so on stderr and
 changes nothing.  Then, only if one of its variables is set:
 
-* SWIFTINST_SLOW_FSYNC_DELAY: every ``os.fsync`` first blocks that long;
+* SWIFTINST_SLOW_FSYNC_DELAY: every ``os.fsync`` first blocks that long
+  (with SWIFTINST_SLOW_FSYNC_PATH, only that of a file whose path
+  contains it: one sick disk among healthy ones);
 * SWIFTINST_SLOW_OPEN_PATH and SWIFTINST_SLOW_OPEN_DELAY: every
   ``os.open`` of a path containing the former blocks the latter.
 
@@ -38,6 +40,7 @@ import time
 
 _blocking_sleep = time.sleep
 _FSYNC_DELAY = float(os.environ.get('SWIFTINST_SLOW_FSYNC_DELAY') or 0)
+_FSYNC_PATH = os.environ.get('SWIFTINST_SLOW_FSYNC_PATH', '')
 _OPEN_PATH = os.environ.get('SWIFTINST_SLOW_OPEN_PATH', '')
 _OPEN_DELAY = float(os.environ.get('SWIFTINST_SLOW_OPEN_DELAY') or 0.5)
 
@@ -74,8 +77,18 @@ def _slowed(real, delay, applies=lambda *args: True):
     return slow
 
 
+def _fd_path(fd):
+    """The path an fsync'ed descriptor (or file object) was opened by."""
+    try:
+        fd = fd if isinstance(fd, int) else fd.fileno()
+        return os.readlink('/proc/self/fd/%d' % fd)
+    except (OSError, AttributeError, ValueError):
+        return ''
+
+
 if _FSYNC_DELAY:
-    os.fsync = _slowed(os.fsync, _FSYNC_DELAY)
+    os.fsync = _slowed(os.fsync, _FSYNC_DELAY,
+                       lambda fd, *rest: _FSYNC_PATH in _fd_path(fd))
 if _OPEN_PATH:
     os.open = _slowed(os.open, _OPEN_DELAY,
                       lambda path, *rest: _OPEN_PATH in os.fsdecode(path))

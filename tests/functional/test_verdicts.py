@@ -1,0 +1,151 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""One scenario per cause: ``swiftinst report --json``, run as an operator
+runs it, against real object servers with a real fault, gives each device
+the verdict its fault deserves.
+"""
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+from tests.conftest import start_server
+from tests.testbed import slow_disk_env
+
+
+def report_during(server, load, interval):
+    """What ``swiftinst report --json`` says of ``interval`` seconds in
+    which ``load()`` ran: {device: verdict}, and the whole JSON.
+    """
+    url = 'http://127.0.0.1:%d/metrics' % server.port
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'swiftinst.cli', 'report', url, '--json',
+         '--interval', str(interval)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # written once the first scrape is in
+        assert 'next scrape' in proc.stderr.readline()
+        started = time.time()
+        load()
+        # the other worker flushes within flush_interval (0.1 s)
+        assert time.time() - started < interval - 0.5, 'load too slow'
+        out, err = proc.communicate(timeout=interval + 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    report = json.loads(out)
+    return {row['device']: row['verdict'] for row in report['devices']}, \
+        report
+
+
+def in_threads(*jobs):
+    """Run each ``(function, args)`` in a thread of its own; wait."""
+    threads = [threading.Thread(target=function, args=args)
+               for function, args in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def put_many(server, device, count, prefix):
+    for i in range(count):
+        status = server.put(device, '%s-%d' % (prefix, i), b'v' * 4096)[0]
+        assert status == 201, status
+
+
+def test_a_quiet_node_is_ok(request):
+    server = start_server(request)
+
+    def load():
+        for device in ('sda', 'sdb'):
+            put_many(server, device, 8, 'quiet')
+            for i in range(8):
+                assert server.request('GET', '/%s/0/a/c/quiet-%d'
+                                      % (device, i))[0] == 200
+    verdicts, _ = report_during(server, load, 6)
+    assert {device: verdict['cause'] for device, verdict
+            in verdicts.items()} == {'sda': 'ok', 'sdb': 'ok'}
+    # 'request p99 9.6 ms over 16 requests' (the server's start-up
+    # probe may count too)
+    assert re.match(r'request p99 [0-9.]+ ms over 1[67] requests$',
+                    verdicts['sda']['reason']), verdicts
+
+
+def test_a_slow_fsync_is_the_disk_of_its_device(request):
+    server = start_server(request, env=slow_disk_env(
+        fsync_delay=0.2, fsync_path='/sdb/'))
+
+    def load():
+        # a PUT to sdb takes about 2 s: the object's fsync, and that of
+        # each directory created for it
+        in_threads(*[(put_many, (server, device, 3, 'fs%d' % i))
+                     for device in ('sda', 'sdb') for i in range(2)])
+    verdicts, _ = report_during(server, load, 12)
+    assert verdicts['sda']['cause'] == 'ok', verdicts
+    assert verdicts['sdb']['cause'] == 'disk', verdicts
+    # 'fsync p99 250 ms, node median 1.2 ms' (or dir_fsync)
+    reason = verdicts['sdb']['reason']
+    assert 'fsync p99 ' in reason and ', node median ' in reason, reason
+
+
+def test_a_blocking_open_is_the_event_loop_for_the_other_device(request):
+    server = start_server(request, workers=1, env=slow_disk_env(
+        open_path='/sdb/', open_delay=0.5), filter_options={
+            'slow_read_threshold': '0.3'})
+
+    def load():
+        for i in range(5):
+            fast, slow = server.put_behind_a_block(
+                '/sda/1/a/c/ev-%d' % i, 'tx' + uuid.uuid4().hex,
+                '/sdb/1/a/c/ev-%d' % i, 'tx' + uuid.uuid4().hex)
+            assert fast.startswith(b'HTTP/1.1 201'), fast
+            assert slow.startswith(b'HTTP/1.1 201'), slow
+    verdicts, _ = report_during(server, load, 8)
+    assert verdicts['sda']['cause'] == 'event_loop', verdicts
+    # '61 % of request time waiting for the hub; held by sdb in open,
+    # 5 blocks'
+    assert verdicts['sda']['reason'].endswith(
+        'held by sdb in open, 5 blocks'), verdicts
+    assert verdicts['sdb']['cause'] == 'disk', verdicts
+    assert verdicts['sdb']['reason'].startswith('open p99 '), verdicts
+
+
+def test_clients_stalling_mid_body_are_the_client(request):
+    server = start_server(request, filter_options={
+        'slow_read_threshold': '0.3'})
+
+    def stall(i):
+        status = server.put_slowly('/sda/2/a/c/stall-%d' % i, 8192, 4096,
+                                   0.6, 'tx' + uuid.uuid4().hex)
+        assert status.startswith(b'HTTP/1.1 201'), status
+
+    def load():
+        in_threads(*[(stall, (i,)) for i in range(6)] +
+                   [(put_many, (server, 'sdb', 6, 'brisk'))])
+    verdicts, _ = report_during(server, load, 6)
+    assert verdicts['sda']['cause'] == 'client', verdicts
+    # '98 % of request time waiting for the client; read p99 600 ms,
+    # 6 slow reads'
+    assert 'of request time waiting for the client; read p99 ' in \
+        verdicts['sda']['reason']
+    assert verdicts['sda']['reason'].endswith('6 slow reads')
+    assert verdicts['sdb']['cause'] == 'ok', verdicts
