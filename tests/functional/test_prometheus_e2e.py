@@ -15,8 +15,9 @@
 
 """The operator surface against a real Prometheus: Debian's ``prometheus``
 scrapes a real object server (workers = 2) every second with the shipped
-rules loaded; alerts, recording rules, dashboard queries and
-``swiftinst report`` are checked through its HTTP API.
+rules loaded and exemplar storage on; alerts, recording rules, dashboard
+queries, exemplars and ``swiftinst report`` are checked through its HTTP
+API.
 """
 
 import json
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 import urllib.parse
 import urllib.request
 from bisect import bisect_left
@@ -70,7 +72,8 @@ class Prometheus(object):
         self.proc = subprocess.Popen(
             ['prometheus', '--config.file=' + config,
              '--storage.tsdb.path=' + os.path.join(self.root, 'data'),
-             '--web.listen-address=127.0.0.1:%d' % self.port],
+             '--web.listen-address=127.0.0.1:%d' % self.port,
+             '--enable-feature=exemplar-storage'],
             stdout=self.log, stderr=self.log)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -337,6 +340,37 @@ def test_report_agrees_with_histogram_quantile(stack):
                 (key, device, ours, promql[device])
     assert rows['sda']['put_rate'] > 0 and rows['sdb']['put_rate'] > 0
     assert rows['sdb']['hub_blocks'] > 0
+
+
+def test_an_exemplar_leads_from_a_bucket_to_the_slow_request(stack):
+    """A spike on the dashboard -> the bucket's exemplar -> the txn id
+    that the object server's WARNING line carries.
+    """
+    server, prometheus, _ = stack
+    txn = 'tx' + uuid.uuid4().hex
+    started = time.time()
+    # a read of 0.7 s: le="1.0" (the Load's stalls read 0.4 s: le="0.5")
+    status = server.put_slowly('/sda/0/a/c/exemplar', 8192, 4096, 0.7, txn)
+    assert status.startswith(b'HTTP/1.1 201'), status
+    warning = server.log.wait_for(
+        lambda line: 'Slow read' in line and txn in line)
+    assert warning, 'no Slow read line for %s' % txn
+
+    def exemplars(metric):
+        data = prometheus.api(
+            'query_exemplars', query='%s{device="sda",le="1.0"}' % metric,
+            start='%.3f' % (started - 60), end='%.3f' % (time.time() + 60))
+        return [exemplar for series in data
+                for exemplar in series['exemplars']
+                if exemplar['labels'].get('txn_id') == txn]
+    for metric in ('swift_object_input_read_seconds_bucket',
+                   'swift_object_request_seconds_bucket'):
+        found = wait_for(lambda: exemplars(metric), 30)
+        assert found, metric
+        assert 0.5 < float(found[0]['value']) <= 1.0, found
+        assert started - 1 <= float(found[0]['timestamp']) <= time.time()
+    # the classic text format has none
+    assert ' # {' not in server.metrics_text()
 
 
 def test_xfs_queries_were_checked(stack):
