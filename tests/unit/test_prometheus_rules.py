@@ -18,6 +18,7 @@
 import os
 import shutil
 import subprocess
+import textwrap
 
 import pytest
 
@@ -38,9 +39,97 @@ def promtool(*args):
 def test_rules_are_valid():
     out = promtool('check', 'rules', 'swiftinst-rules.yml')
     assert out.returncode == 0, out.stdout + out.stderr
-    assert 'SUCCESS: 14 rules found' in out.stdout
+    assert 'SUCCESS: 16 rules found' in out.stdout
 
 
 def test_rule_unit_tests_pass():
     out = promtool('test', 'rules', 'swiftinst-rules.test.yml')
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# Cumulative fsync buckets per minute of 600 observations, all at or
+# under ``le`` (promtool's series notation: start+increment x minutes).
+_BOUNDS = ('0.001', '0.005', '0.025', '0.5', '+Inf')
+
+
+def _fsync_series(instance, device, le):
+    lines = []
+    for bound in _BOUNDS:
+        counted = _BOUNDS.index(bound) >= _BOUNDS.index(le)
+        lines.append(
+            "      - series: 'swift_object_disk_op_seconds_bucket{"
+            'job="swift-object",instance="%s",device="%s",op="fsync",'
+            'policy="0",le="%s"}\'\n        values: \'%s\'' % (
+                instance, device, bound, '0+600x40' if counted else '0x40'))
+    return lines
+
+
+def _fleet(slowest, others):
+    """Input series of 20 devices (4 nodes of 5): node-3's sdc has its
+    fsyncs at or under ``slowest`` seconds, every other at or under
+    ``others``.
+    """
+    series = []
+    for node in range(4):
+        for device in 'abcde':
+            name = 'sd' + device
+            slow = node == 3 and name == 'sdc'
+            series.extend(_fsync_series('node-%d:6200' % node, name,
+                                        slowest if slow else others))
+    return series
+
+
+def _promtool_test(tmp_path, series, expected_alerts):
+    text = textwrap.dedent('''\
+        rule_files: [%s]
+        evaluation_interval: 1m
+        tests:
+          - interval: 1m
+            input_series:
+        %s
+            alert_rule_test:
+              - eval_time: 30m
+                alertname: SwiftObjectDiskOutlier
+                exp_alerts:%s
+        ''') % (os.path.join(ETC, 'swiftinst-rules.yml'),
+                  '\n'.join(series), expected_alerts)
+    path = tmp_path / 'fleet.test.yml'
+    path.write_text(text)
+    return promtool('test', 'rules', str(path))
+
+
+OUTLIER_DESCRIPTION = (
+    'fsync p99 on device sdc of node-3:6200 is 495.2ms; the fleet median '
+    'is 4.96ms.  `swiftinst report --prometheus` lists the worst devices '
+    'of the fleet with their verdicts.\\n')
+
+
+def test_one_disk_among_twenty_is_an_outlier(tmp_path):
+    expected = textwrap.indent(textwrap.dedent('''
+        - exp_labels:
+            severity: warning
+            instance: node-3:6200
+            device: sdc
+            op: fsync
+          exp_annotations:
+            summary: "sdc on node-3:6200 is an outlier at fsync"
+            description: "%s"
+        ''') % OUTLIER_DESCRIPTION, ' ' * 10)
+    out = _promtool_test(tmp_path, _fleet('0.5', '0.005'), expected)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize('slowest,others', [
+    ('0.5', '0.5'),       # every disk slow alike: the fleet, not a disk
+    ('0.025', '0.001'),   # 25x the others, but under the 50 ms floor
+])
+def test_no_outlier(tmp_path, slowest, others):
+    out = _promtool_test(tmp_path, _fleet(slowest, others), ' []')
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_outlier_test_can_fail(tmp_path):
+    """The quiet cases above pass only because nothing fires."""
+    out = _promtool_test(tmp_path, _fleet('0.5', '0.001'), ' []')
+    assert out.returncode != 0
+    assert 'SwiftObjectDiskOutlier' in out.stdout + out.stderr
