@@ -79,8 +79,7 @@ def _fleet(slowest, others):
     return series
 
 
-def _promtool_test(tmp_path, series, expected_alerts):
-    text = textwrap.dedent('''\
+TEST_TEMPLATE = textwrap.dedent('''\
         rule_files: [%s]
         evaluation_interval: 1m
         tests:
@@ -91,8 +90,12 @@ def _promtool_test(tmp_path, series, expected_alerts):
               - eval_time: 30m
                 alertname: SwiftObjectDiskOutlier
                 exp_alerts:%s
-        ''') % (os.path.join(ETC, 'swiftinst-rules.yml'),
-                  '\n'.join(series), expected_alerts)
+        ''')
+
+
+def _promtool_test(tmp_path, series, expected_alerts):
+    text = TEST_TEMPLATE % (os.path.join(ETC, 'swiftinst-rules.yml'),
+                            '\n'.join(series), expected_alerts)
     path = tmp_path / 'fleet.test.yml'
     path.write_text(text)
     return promtool('test', 'rules', str(path))
