@@ -21,8 +21,8 @@ from the same scrape as the table (see summary).  The rules, first match
 wins:
 
 1. ``ok``: fewer than ``min_requests`` requests to judge by;
-2. ``inode_cache``: a ``disk`` verdict (below) whose slow op is ``open``
-   or ``metadata_read`` while at least ``inode_miss_ratio`` of XFS's
+2. ``inode_cache``: a ``disk`` verdict (below) in which ``open`` or
+   ``metadata_read`` is slow while at least ``inode_miss_ratio`` of XFS's
    inode lookups missed its cache: the filesystem reads inodes from disk;
 3. ``disk``: one of the device's disk ops has a p99 of at least
    ``disk_floor`` and ``disk_ratio`` times the median p99 of that op on
@@ -99,11 +99,11 @@ def _known(value):
     return value is not None and not math.isnan(value)
 
 
-def _slowest_op(row, rows, limits):
-    """(op, p99, peers' median or None) of the device's op that is
-    furthest past its limit, or None.
+def _slow_ops(row, rows, limits):
+    """``[(op, p99, peers' median or None)]`` of the device's ops past
+    the disk limits, the furthest past first.
     """
-    worst = None
+    found = []
     for op, p99 in sorted(row['op_p99'].items()):
         if not _known(p99) or p99 < limits.disk_floor:
             continue
@@ -119,25 +119,28 @@ def _slowest_op(row, rows, limits):
             if p99 < limits.disk_alone:
                 continue
             score = p99 / limits.disk_alone
-        if worst is None or score > worst[0]:
-            worst = (score, op, p99, median)
-    return worst and worst[1:]
+        found.append((score, op, p99, median))
+    return [slow[1:] for slow in sorted(found, reverse=True)]
 
 
 def _disk(row, rows, limits):
-    found = _slowest_op(row, rows, limits)
-    if found is None:
+    slow = _slow_ops(row, rows, limits)
+    if not slow:
         return None
-    op, p99, median = found
-    reason = '%s p99 %s, %s' % (
-        op, seconds_text(p99), 'node median %s' % seconds_text(median)
-        if median is not None else 'no other device to compare')
     misses = row.get('ig_miss_ratio')
-    if op in INODE_OPS and _known(misses) and \
+    inode_bound = [found for found in slow if found[0] in INODE_OPS]
+    if inode_bound and _known(misses) and \
             misses >= limits.inode_miss_ratio:
         return Verdict(INODE_CACHE, '%s; %.0f %% of inode lookups missed '
-                       'the cache' % (reason, misses * 100))
-    return Verdict(DISK, reason)
+                       'the cache' % (_op_text(*inode_bound[0]),
+                                      misses * 100))
+    return Verdict(DISK, _op_text(*slow[0]))
+
+
+def _op_text(op, p99, median):
+    return '%s p99 %s, %s' % (
+        op, seconds_text(p99), 'node median %s' % seconds_text(median)
+        if median is not None else 'no other device to compare')
 
 
 def _event_loop(row, holders, limits):

@@ -112,3 +112,10 @@ def test_every_threshold_is_in_one_place():
 def test_seconds_text():
     assert [seconds_text(v) for v in (0.48, 0.004, 0.0002, 2.7, 13.0)] == \
         ['480 ms', '4 ms', '0.2 ms', '2.7 s', '13 s']
+
+
+def test_slow_opens_beside_a_slower_fsync_with_misses_are_the_inode_cache():
+    rows = [row('sda', ops={'open': 0.2, 'fsync': 2.0}, misses=0.5),
+            row('sdb')]
+    assert causes(rows)[0] == ('sda', 'inode_cache')
+    assert rows[0]['verdict']['reason'].startswith('open p99 200 ms')
