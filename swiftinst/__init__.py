@@ -20,7 +20,7 @@ slow down: is the time going to the client, to the event loop or to the
 disk?  See README.rst for how to enable it.
 """
 
-__version__ = '0.2.0'
+__version__ = '0.3.0'
 
 from swiftinst import compiled as _compiled
 
