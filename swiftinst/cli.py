@@ -181,6 +181,17 @@ def run_demo(args):
 
 def run_report(args):
     from swiftinst import report
+    if bool(args.urls) == bool(args.prometheus):
+        print('swiftinst report: give either object-server URLs or '
+              '--prometheus URL', file=sys.stderr)
+        return 2
+    if args.prometheus:
+        from swiftinst import fleet
+        if args.top <= 0:
+            print('swiftinst report: --top must be > 0', file=sys.stderr)
+            return 2
+        return fleet.run(args.prometheus, args.top, args.json, sys.stdout,
+                         sys.stderr)
     if args.interval <= 0:
         print('swiftinst report: --interval must be > 0', file=sys.stderr)
         return 2
@@ -214,10 +225,18 @@ def build_parser():
     report = commands.add_parser(
         'report', help='what is slow on this node now: per-device rates, '
                        'latencies, phase split, slow reads, hub blocks')
-    report.add_argument('urls', nargs='+', metavar='URL',
+    report.add_argument('urls', nargs='*', metavar='URL',
                         help='an object server\'s metrics URL, e.g. '
                              'http://127.0.0.1:6200/metrics; several are '
                              'summed')
+    report.add_argument('--prometheus', metavar='URL',
+                        help='instead, the worst devices of the whole '
+                             'fleet, from this Prometheus (or Thanos, '
+                             'Mimir) with swiftinst\'s recording rules, '
+                             'e.g. http://prometheus:9090')
+    report.add_argument('--top', type=int, default=20,
+                        help='with --prometheus: how many devices '
+                             '(default 20)')
     report.add_argument('--interval', type=float, default=10.0,
                         help='seconds between the two scrapes (default 10)')
     report.add_argument('--watch', action='store_true',

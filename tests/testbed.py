@@ -13,17 +13,30 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The demo's throwaway object server, plus what only the tests need and
-only root may do: every storage policy of the testbed's swift.conf (in a
-private mount namespace) and loop-mounted XFS filesystems.
+"""The demo's throwaway object server, plus what only the tests need: a
+real Prometheus scraping servers, and what only root may do: every
+storage policy of the testbed's swift.conf (in a private mount
+namespace) and loop-mounted XFS filesystems.
 """
 
+import json
 import os
+import re
+import shutil
 import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
 
 from swiftinst.demo import server
 from swiftinst.demo.server import (  # noqa: F401 (the tests' one import)
     SWIFT_CONF, UdpListener, executable, free_port, slow_disk_env)
+from tests import ROOT
+
+ETC = os.path.join(ROOT, 'etc')
+RULES = os.path.join(ETC, 'prometheus', 'swiftinst-rules.yml')
+DASHBOARD = os.path.join(ETC, 'grafana', 'swiftinst-dashboard.json')
 
 
 def all_policies_available():
@@ -88,3 +101,74 @@ class LoopXfs(object):
             os.unlink(self.image)
         except OSError:
             pass
+
+
+class Prometheus(object):
+    """Debian's prometheus on loopback, with exemplar storage, scraping
+    every ``host:port`` of ``targets`` every second with ``rules``.
+    """
+
+    def __init__(self, targets, rules):
+        self.root = tempfile.mkdtemp(prefix='swiftinst-prom-')
+        self.port = free_port()
+        config = os.path.join(self.root, 'prometheus.yml')
+        with open(config, 'w') as f:
+            f.write('global:\n  scrape_interval: 1s\n'
+                    '  evaluation_interval: 1s\n'
+                    'rule_files: [%s]\n'
+                    'scrape_configs:\n  - job_name: swift-object\n'
+                    '    metrics_path: /metrics\n'
+                    '    static_configs: [{targets: %s}]\n'
+                    % (rules, json.dumps(list(targets))))
+        self.log = open(os.path.join(self.root, 'prometheus.log'), 'wb')
+        self.proc = subprocess.Popen(
+            ['prometheus', '--config.file=' + config,
+             '--storage.tsdb.path=' + os.path.join(self.root, 'data'),
+             '--web.listen-address=127.0.0.1:%d' % self.port,
+             '--enable-feature=exemplar-storage'],
+            stdout=self.log, stderr=self.log)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.url('/-/ready'), timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError('prometheus did not start')
+
+    def url(self, path=''):
+        return 'http://127.0.0.1:%d%s' % (self.port, path)
+
+    def api(self, path, **params):
+        with urllib.request.urlopen(self.url('/api/v1/%s?%s' % (
+                path, urllib.parse.urlencode(params))), timeout=10) as r:
+            reply = json.load(r)
+        assert reply['status'] == 'success', reply
+        return reply['data']
+
+    def query(self, expr, at=None):
+        params = {'query': expr}
+        if at is not None:
+            params['time'] = '%.3f' % at
+        return self.api('query', **params)['result']
+
+    def firing(self, alertname):
+        return [alert for alert in self.api('alerts')['alerts']
+                if alert['labels']['alertname'] == alertname
+                and alert['state'] == 'firing']
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def quick_rules(directory):
+    """The shipped rules with every ``for:`` made 1s, for a short test."""
+    with open(RULES) as f:
+        text = re.sub(r'for: \d+m', 'for: 1s', f.read())
+    path = os.path.join(directory, 'rules.yml')
+    with open(path, 'w') as f:
+        f.write(text)
+    return path

@@ -144,12 +144,16 @@ class ObjectServer(object):
     """One swift-object-server process tree.
 
     ``filter_options`` None runs a bare object server (the baseline);
-    a dict puts ``instrument`` in the pipeline with those options.
+    a dict puts ``instrument`` in the pipeline with those options.  It
+    listens on ``host`` (a loopback address) and ``port`` (a free one if
+    not given): several servers on 127.0.0.2, 127.0.0.3... and one port
+    are nodes of a fleet on one machine.
     """
 
     def __init__(self, root=None, devices=('sda', 'sdb'), workers=2,
                  filter_options=None, server_options=None, env=None,
-                 devices_root=None, instrument=True, command_prefix=()):
+                 devices_root=None, instrument=True, command_prefix=(),
+                 host='127.0.0.1', port=None):
         self.root = root or tempfile.mkdtemp(prefix='swiftinst-')
         self._own_root = root is None
         self.devices_dir = devices_root or os.path.join(self.root, 'node')
@@ -164,7 +168,8 @@ class ObjectServer(object):
         # run the server under this: taskset (bench.e2e), valgrind
         # (bench.instructions)
         self.command_prefix = list(command_prefix)
-        self.port = free_port()
+        self.host = host
+        self.port = port or free_port(host)
         self.log = UdpListener()
         self.proc = None
         self.conf_path = os.path.join(self.swift_dir, 'object-server.conf')
@@ -176,7 +181,7 @@ class ObjectServer(object):
 
     def write_config(self):
         default = {
-            'bind_ip': '127.0.0.1', 'bind_port': str(self.port),
+            'bind_ip': self.host, 'bind_port': str(self.port),
             'workers': str(self.workers), 'devices': self.devices_dir,
             'swift_dir': self.swift_dir, 'mount_check': 'false',
             'log_udp_host': '127.0.0.1', 'log_udp_port': str(self.log.port),
@@ -299,7 +304,7 @@ class ObjectServer(object):
 
     # -- HTTP -----------------------------------------------------------
     def connection(self, timeout=30.0):
-        return http.client.HTTPConnection('127.0.0.1', self.port,
+        return http.client.HTTPConnection(self.host, self.port,
                                           timeout=timeout)
 
     def request(self, method, path, body=None, headers=None, timeout=30.0):
@@ -332,7 +337,7 @@ class ObjectServer(object):
         sends the ``size`` bytes of body when it likes, then reads the
         status line with ``reply_status``.
         """
-        sock = socket.create_connection(('127.0.0.1', self.port))
+        sock = socket.create_connection((self.host, self.port))
         sock.sendall(('PUT %s HTTP/1.1\r\nHost: x\r\nX-Timestamp: %.5f\r\n'
                       'Content-Type: application/octet-stream\r\n'
                       'Content-Length: %d\r\nX-Trans-Id: %s\r\n\r\n'

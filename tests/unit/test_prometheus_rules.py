@@ -136,3 +136,34 @@ def test_the_outlier_test_can_fail(tmp_path):
     out = _promtool_test(tmp_path, _fleet('0.5', '0.001'), ' []')
     assert out.returncode != 0
     assert 'SwiftObjectDiskOutlier' in out.stdout + out.stderr
+
+
+def _recorded_expressions():
+    """{record: its expression, on one line} from the rules file (a
+    folded ``expr: >`` block after each ``- record:``).
+    """
+    found, name, expr, indent = {}, None, None, None
+    with open(os.path.join(ETC, 'swiftinst-rules.yml')) as f:
+        for line in f:
+            stripped = line.strip()
+            if expr is not None:
+                if stripped and len(line) - len(line.lstrip()) > indent:
+                    expr.append(stripped)
+                    continue
+                found[name] = ' '.join(expr)
+                expr = None
+            if stripped.startswith('- record:'):
+                name = stripped.split(':', 1)[1].strip()
+            elif stripped == 'expr: >' and name is not None:
+                expr, indent = [], len(line) - len(line.lstrip())
+            elif stripped.startswith('- alert:'):
+                name = None
+    return found
+
+
+def test_report_prometheus_asks_what_the_rules_record():
+    """fleet.RECORDED stands in for the rules where they are not loaded."""
+    from swiftinst import fleet
+    recorded = _recorded_expressions()
+    for name, expr in fleet.RECORDED.items():
+        assert ' '.join(expr.split()) == recorded[name], name

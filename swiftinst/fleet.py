@@ -1,0 +1,250 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""``swiftinst report --prometheus URL``: the slowest disks of a fleet.
+
+Asks a Prometheus (or Thanos, or Mimir: anything that answers
+``/api/v1/query``) for every device's p99 per disk op and the fleet's
+median for that op, which the shipped recording rules compute once
+(``etc/prometheus/swiftinst-rules.yml``), and lists the devices furthest
+above the median.  Each device also gets the verdict ``swiftinst report``
+gives on its node (see verdict), from the same figures over the same
+five minutes, asked of Prometheus instead of scraped.
+
+The standard library's HTTP client is all it needs.
+"""
+
+import collections
+import json
+import math
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from swiftinst import metrics, verdict
+from swiftinst.report import ReportError
+
+# The recording rules this reads, and their expressions: where a
+# Prometheus does not have the rules loaded, the expressions are asked
+# instead (a test checks that both agree with the rules file).
+P99 = 'instance_device_op:swift_object_disk_op_seconds:p99_5m'
+FLEET_MEDIAN = 'op:swift_object_disk_op_seconds:p99_5m_fleet_median'
+RECORDED = {
+    P99: 'histogram_quantile(0.99, sum by (instance, device, op, le) '
+         '(rate(swift_object_disk_op_seconds_bucket '
+         '{op!="tpool_wait",device!=""}[5m]))) >= 0',
+    FLEET_MEDIAN: 'quantile by (op) (0.5, '
+                  'instance_device_op:swift_object_disk_op_seconds:p99_5m)',
+}
+
+# What the verdict needs besides the disk-op p99s, per (instance, device),
+# over the rules' five minutes.  A device's requests and phases are its
+# totals (series_profile default, lean) or its histograms (full):
+# whichever the node exports.
+_BY = 'instance, device'
+
+
+def _increase(name, match=''):
+    return 'sum by (%s) (increase(%s%s[5m]))' % (_BY, name, match)
+
+
+def _p99_of(name):
+    return ('histogram_quantile(0.99, sum by (%s, le) '
+            '(rate(%s_bucket{device!=""}[5m])))' % (_BY, name))
+
+
+def _either(suffix):
+    return '%s or %s' % (
+        _increase(metrics.DEVICE_REQUEST.name + suffix),
+        _increase(metrics.REQUEST.name + suffix, '{device!=""}'))
+
+
+DEVICE_QUERIES = {
+    'requests': _either('_count'),
+    'request_p99': _p99_of(metrics.REQUEST.name),
+    'request_mean': '(%s) / (%s)' % (_either('_sum'), _either('_count')),
+    'read_p99': _p99_of(metrics.INPUT_READ.name),
+    'slow_reads': _increase(metrics.SLOW_READS.name + '_total'),
+    'ig_miss_ratio': '%s / %s' % (
+        _increase(metrics.XFS_IG_MISSED.name + '_total'),
+        _increase(metrics.XFS_IG_ATTEMPTS.name + '_total')),
+}
+PHASE_QUERY = ('sum by (%s, phase) (increase(%s_sum[5m])) or '
+               'sum by (%s, phase) (increase(%s_sum{device!=""}[5m]))' % (
+                   _BY, metrics.DEVICE_PHASE.name, _BY,
+                   metrics.REQUEST_PHASE.name))
+HOLDER_QUERIES = {
+    'blocks': 'sum by (%s, where) (increase(%s_count[5m]))' % (
+        _BY, metrics.HUB_BLOCKED.name),
+    'seconds': 'sum by (%s, where) (increase(%s_sum[5m]))' % (
+        _BY, metrics.HUB_BLOCKED.name),
+}
+
+
+class Prometheus(object):
+    """The HTTP API of one Prometheus-compatible server."""
+
+    def __init__(self, url, timeout=30.0):
+        self.url = url.rstrip('/')
+        self.timeout = timeout
+
+    def query(self, expr):
+        """The instant vector ``expr`` evaluates to now:
+        ``[(labels dict, float value)]``.
+        """
+        url = '%s/api/v1/query?%s' % (
+            self.url, urllib.parse.urlencode({'query': expr}))
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as reply:
+                answer = json.load(reply)
+        except urllib.error.HTTPError as err:
+            raise ReportError('%s answered %s to %s' % (self.url, err.code,
+                                                        expr))
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            raise ReportError('cannot query %s: %s' % (
+                self.url, getattr(err, 'reason', None) or err))
+        if answer.get('status') != 'success' or \
+                answer.get('data', {}).get('resultType') != 'vector':
+            raise ReportError('%s is not a Prometheus query API (%s)' % (
+                self.url, answer.get('error') or answer.get('status')))
+        return [(sample['metric'], float(sample['value'][1]))
+                for sample in answer['data']['result']]
+
+    def recorded(self, name):
+        """The recording rule ``name``, or its expression where this
+        Prometheus does not record it.
+        """
+        return self.query(name) or self.query(RECORDED[name])
+
+
+def _device_rows(prometheus, p99s):
+    """The rows verdict.judge reads, per (instance, device)."""
+    rows = collections.defaultdict(lambda: {'op_p99': {}})
+    for labels, value in p99s:
+        key = (labels.get('instance', ''), labels.get('device', ''))
+        rows[key]['op_p99'][labels.get('op', '')] = value
+    for field, expr in DEVICE_QUERIES.items():
+        for labels, value in prometheus.query(expr):
+            key = (labels.get('instance', ''), labels.get('device', ''))
+            if key in rows:
+                rows[key][field] = value
+    phases = collections.defaultdict(dict)
+    for labels, value in prometheus.query(PHASE_QUERY):
+        phases[(labels.get('instance', ''), labels.get('device', ''))][
+            labels.get('phase', '')] = value
+    for key, row in rows.items():
+        row['device'] = key[1]
+        spent = phases.get(key, {})
+        total = sum(spent.values())
+        for phase in metrics.PHASES:
+            row[phase] = spent.get(phase, 0.0) / total if total > 0 \
+                else math.nan
+    return rows
+
+
+def _holders(prometheus):
+    """instance -> [(device, where, blocks, seconds)], longest first."""
+    held = collections.defaultdict(lambda: [0.0, 0.0])
+    for field, expr in HOLDER_QUERIES.items():
+        for labels, value in prometheus.query(expr):
+            place = (labels.get('instance', ''), labels.get('device', ''),
+                     labels.get('where', ''))
+            held[place][field == 'seconds'] += value
+    by_instance = collections.defaultdict(list)
+    for (instance, device, where), (blocks, seconds) in held.items():
+        if blocks > 0:
+            by_instance[instance].append((device, where, round(blocks),
+                                          seconds))
+    for holders in by_instance.values():
+        holders.sort(key=lambda holder: (-holder[3], holder[:2]))
+    return by_instance
+
+
+def worst_devices(prometheus, top=20):
+    """The ``top`` (instance, device, op) furthest above the fleet's
+    median for their op, worst first, each a dict with the contract's
+    keys: instance, device, op, p99, fleet_median, ratio, verdict.
+    """
+    p99s = prometheus.recorded(P99)
+    if not p99s:
+        raise ReportError('%s has no swift_object_disk_op_seconds data of '
+                          'the last 5 minutes' % prometheus.url)
+    medians = {labels.get('op', ''): value for labels, value
+               in prometheus.recorded(FLEET_MEDIAN)}
+    found = []
+    for labels, p99 in p99s:
+        median = medians.get(labels.get('op', ''))
+        if median is None:
+            continue
+        ratio = p99 / median if median > 0 else \
+            (math.inf if p99 > 0 else 1.0)
+        found.append((labels.get('instance', ''), labels.get('device', ''),
+                      labels.get('op', ''), p99, median, ratio))
+    found.sort(key=lambda item: (-item[5], -item[3], item[:3]))
+    found = found[:top]
+    rows = _device_rows(prometheus, p99s)
+    holders = _holders(prometheus)
+    by_instance = collections.defaultdict(list)
+    for (instance, _), row in rows.items():
+        by_instance[instance].append(row)
+    worst = []
+    for instance, device, op, p99, median, ratio in found:
+        row = rows[(instance, device)]
+        judged = verdict.judge(row, by_instance[instance],
+                               holders.get(instance, []))
+        worst.append({'instance': instance, 'device': device, 'op': op,
+                      'p99': p99, 'fleet_median': median, 'ratio': ratio,
+                      'verdict': judged._asdict()})
+    return worst
+
+
+def format_lines(worst):
+    """One aligned line per device, worst first."""
+    headings = ('instance', 'device', 'op', 'p99', 'fleet median', 'ratio',
+                'verdict')
+    lines = [headings]
+    for item in worst:
+        lines.append((
+            item['instance'], item['device'], item['op'],
+            verdict.seconds_text(item['p99']),
+            verdict.seconds_text(item['fleet_median']),
+            '%.1fx' % item['ratio'] if math.isfinite(item['ratio'])
+            else 'inf',
+            '%s (%s)' % (item['verdict']['cause'],
+                         item['verdict']['reason'])))
+    widths = [max(len(line[i]) for line in lines)
+              for i in range(len(headings))]
+    numeric = (3, 4, 5)
+    return '\n'.join('  '.join(
+        cell.rjust(width) if i in numeric else cell.ljust(width)
+        for i, (cell, width) in enumerate(zip(line, widths))).rstrip()
+        for line in lines)
+
+
+def run(url, top, as_json_output, out, progress):
+    """``swiftinst report --prometheus URL``; returns the exit status."""
+    try:
+        worst = worst_devices(Prometheus(url), top)
+    except ReportError as err:
+        progress.write('swiftinst report: %s\n' % err)
+        return 2
+    if as_json_output:
+        out.write(json.dumps({'prometheus': url, 'devices': [
+            dict(item, ratio=item['ratio'] if math.isfinite(item['ratio'])
+                 else None) for item in worst]}, indent=2) + '\n')
+    else:
+        out.write(format_lines(worst) + '\n')
+    out.flush()
+    return 0
