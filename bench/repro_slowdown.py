@@ -156,6 +156,16 @@ class SlowXfs(object):
             self.fuse, 'xfs.img'), self.mount_point], check=True)
         self.mounted = True
 
+    def remount(self):
+        """Unmount and mount the XFS again: every inode and directory block
+        it needs next is read from the (slow) disk, as after a reboot.
+        """
+        subprocess.run(['umount', self.mount_point], check=True)
+        self.mounted = False
+        subprocess.run(['mount', '-o', 'loop', os.path.join(
+            self.fuse, 'xfs.img'), self.mount_point], check=True)
+        self.mounted = True
+
     def stop(self):
         if self.mounted:
             subprocess.run(['umount', self.mount_point], check=False)

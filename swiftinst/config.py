@@ -29,6 +29,7 @@ from swift.common.utils import (
     config_float_value, config_positive_int_value, config_true_value,
     list_from_csv)
 
+from swiftinst.labels import PROFILES
 from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
 
 DEFAULT_RECON_CACHE_PATH = '/var/cache/swift'
@@ -52,6 +53,7 @@ InstrumentConfig = namedtuple('InstrumentConfig', [
     'slow_request_threshold',  # seconds; 0 disables
     'disk_state_interval',   # seconds between disk-state samples; 0: off
     'exemplar_min_seconds',  # slowest observations kept as exemplars; 0: off
+    'series_profile',        # labels.SeriesProfile: what is kept per device
 ])
 
 
@@ -106,6 +108,14 @@ def parse_buckets(value, option='latency_buckets'):
         raise ConfigError(option, value,
                           'bounds must be strictly increasing')
     return bounds
+
+
+def parse_profile(value, option='series_profile'):
+    name = (value or '').strip().lower()
+    if name not in PROFILES:
+        raise ConfigError(option, value, 'must be one of %s' % ', '.join(
+            sorted(PROFILES)))
+    return PROFILES[name]
 
 
 def parse_allowed_ips(value, option='metrics_allowed_ips'):
@@ -192,4 +202,5 @@ def parse_config(conf):
         slow_request_threshold=_float(conf, 'slow_request_threshold', 10.0),
         disk_state_interval=_float(conf, 'disk_state_interval', 30.0),
         exemplar_min_seconds=_float(conf, 'exemplar_min_seconds', 0.1),
+        series_profile=parse_profile(conf.get('series_profile', 'default')),
     )

@@ -16,6 +16,7 @@
 # Declarations that compile context.py (Cython pure-Python mode).
 cimport cython
 from swiftinst.recorder cimport Recorder, RequestKind
+from swiftinst.series cimport Series
 
 cdef class RequestContext:
     cdef readonly Recorder recorder
@@ -44,7 +45,7 @@ cdef class RequestContext:
     cpdef start(self, Recorder recorder, RequestKind kind, env,
                 start_response)
     cpdef add_disk_op(self, op, double seconds)
-    @cython.locals(seconds=double)
+    @cython.locals(seconds=double, series=Series)
     cpdef read_done(self, Py_ssize_t nbytes, double started,
                     double hub_before)
     @cython.locals(recorder=Recorder, kind=RequestKind, now=double,

@@ -160,9 +160,9 @@ class RequestContext(object):
         try:
             offset = self.bytes_read
             self.bytes_read = offset + nbytes
-            self.kind.read.observe(seconds)
+            series = self.kind.observe_read(seconds)
             if seconds >= self.recorder.exemplar_min > 0:
-                note_exemplar(self.kind.read, seconds, self)
+                note_exemplar(series, seconds, self)
             if self.statsd_samples is not None:
                 self.statsd_samples.append((self.kind.read_statsd, seconds))
             if seconds >= self.recorder.slow_read_threshold > 0:

@@ -174,10 +174,14 @@ def sample(devices_dir, proc_root='/proc', sys_root='/sys'):
 class DiskStateSampler(object):
     """Runs in every worker; samples only while it holds the lock."""
 
-    def __init__(self, devices_dir, metrics_dir, interval):
+    def __init__(self, devices_dir, metrics_dir, interval, xfs_names=None):
         self.devices_dir = devices_dir
         self.metrics_dir = metrics_dir
         self.interval = interval
+        # the XFS counters published (the series profile's); None: all
+        self._left_out = frozenset() if xfs_names is None else frozenset(
+            definition.name for definition, _, _ in metrics.XFS_COUNTERS
+            if definition.name not in xfs_names)
         self._lock_fd = None
 
     def elected(self):
@@ -231,7 +235,7 @@ class DiskStateSampler(object):
             return {}
         published = {}
         for key, value in values.items():
-            if key[0] in metrics.BY_NAME:
+            if key[0] in metrics.BY_NAME and key[0] not in self._left_out:
                 published[key] = series = Series()
                 series.set(value)
         return published

@@ -13,19 +13,70 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The bounded label policy: device, method and policy.
+"""The bounded label policy: device, method and policy; and the series
+profile: which histograms are kept per device.
 
 A client chooses the request path, method and headers, so none of them may
 reach a label unchecked: a device label exists only for a directory under
 ``devices``, a method only if Swift serves it, a policy only if swift.conf
 defines it.  Everything else collapses into one ``other`` value, so the
 number of series is fixed by the node, never by its clients.
+
+A node has up to 90 devices, and a fleet thousands of nodes, so what is
+kept per device is chosen by ``series_profile``, with the questions asked
+per device in mind: which disk, at which step, is slow (a histogram per
+disk op), are its clients slow (a histogram of body reads), how many
+requests of which status, and where their time went (counts and sums).
+The latency of whole requests and its phase split are histograms per
+node, their ``device`` label empty.
 """
 
+import collections
 import os
 import time
 
 from swiftinst import metrics
+
+SeriesProfile = collections.namedtuple('SeriesProfile', [
+    'name',
+    # the policy label on a device's own series (else empty: policies are
+    # told apart in the node's series)
+    'policy_by_device',
+    # the request and phase histograms per device (else per node)
+    'requests_by_device',
+    # swift_object_device_request_seconds and _phase_seconds (totals)
+    'device_totals',
+    # the disk ops whose histograms are per device; None: every op
+    'disk_ops_by_device',
+    # the body-read histogram per device (else per node)
+    'reads_by_device',
+    # the XFS counters sampled per device; None: all of them
+    'xfs_counters',
+])
+
+PROFILES = {
+    # every histogram per device, as swiftinst 0.2 exported them
+    'full': SeriesProfile('full', True, True, False, None, True, None),
+    # at most 400 series per device (see README, "Series budget")
+    'default': SeriesProfile('default', False, False, True, None, True,
+                             None),
+    # at most 150: the disk ops that show a sick disk first, and the XFS
+    # inode-cache counters the verdict reads
+    'lean': SeriesProfile(
+        'lean', False, False, True, ('open', 'fsync', 'metadata_read'), False,
+        (metrics.XFS_IG_ATTEMPTS.name, metrics.XFS_IG_MISSED.name)),
+}
+
+
+def device_policy(profile, policy):
+    """The policy label of a device's own series under ``profile``."""
+    return policy if profile.policy_by_device else metrics.ALL_POLICIES
+
+
+def op_device(profile, op, device):
+    """The device label of ``op``'s disk-op histogram under ``profile``."""
+    ops = profile.disk_ops_by_device
+    return device if ops is None or op in ops else metrics.NODE
 
 
 class LabelPolicy(object):

@@ -23,6 +23,10 @@ instead of repeating names.
 from collections import namedtuple
 
 HISTOGRAM = 'histogram'
+# A histogram of one bucket, +Inf: a count and a sum, three series.  What
+# each device keeps of its requests' time where its full histograms would
+# cost too many series (see labels.SeriesProfile).
+TOTALS = 'totals'
 COUNTER = 'counter'
 GAUGE = 'gauge'
 
@@ -38,7 +42,15 @@ DISK_OP = MetricDef(
     ('op', 'device', 'policy'))
 REQUEST = MetricDef(
     'swift_object_request_seconds', HISTOGRAM,
-    'Wall time of a request through the filter, body included.',
+    'Wall time of a request through the filter, body included.  The '
+    'device label is empty (the whole node) unless series_profile is full; '
+    'per device, see swift_object_device_request_seconds.',
+    ('method', 'device', 'policy', 'status'))
+DEVICE_REQUEST = MetricDef(
+    'swift_object_device_request_seconds', TOTALS,
+    'Requests of each device and their wall time (count and sum); the '
+    'latency histogram is swift_object_request_seconds.  Not with '
+    'series_profile full, whose request histograms are per device.',
     ('method', 'device', 'policy', 'status'))
 INPUT_BYTES = MetricDef(
     'swift_object_input_bytes', COUNTER,
@@ -58,8 +70,16 @@ REQUEST_PHASE = MetricDef(
     'A request\'s wall time split by what its greenthread was doing: '
     'running (holding the event loop), client_wait (waiting while the loop '
     'was idle), hub_wait (ready, or its data there, while other '
-    'greenthreads held the loop), tpool_wait (waiting for a tpool thread).',
+    'greenthreads held the loop), tpool_wait (waiting for a tpool thread).  '
+    'The device label is empty unless series_profile is full; per device, '
+    'see swift_object_device_phase_seconds.',
     ('method', 'device', 'policy', 'phase'))
+DEVICE_PHASE = MetricDef(
+    'swift_object_device_phase_seconds', TOTALS,
+    'Each device\'s request time split by phase, as '
+    'swift_object_request_phase_seconds (count and sum).  Not with '
+    'series_profile full, whose phase histograms are per device.',
+    ('device', 'policy', 'phase'))
 HUB_BLOCKED = MetricDef(
     'swift_object_hub_blocked_seconds', HISTOGRAM,
     'Times one greenthread held the event loop longer than '
@@ -143,8 +163,9 @@ DISK_STATE_METRICS = (DEVICE_BYTES_TOTAL, DEVICE_BYTES_USED,
                       NODE_INODES_FREE) + tuple(
                           definition for definition, _, _ in XFS_COUNTERS)
 
-ALL_METRICS = (INPUT_READ, DISK_OP, REQUEST, INPUT_BYTES, SLOW_READS,
-               INSTRUMENTATION_ERRORS, REQUEST_PHASE, HUB_BLOCKED, HUB_LAG,
+ALL_METRICS = (INPUT_READ, DISK_OP, REQUEST, DEVICE_REQUEST, INPUT_BYTES,
+               SLOW_READS, INSTRUMENTATION_ERRORS, REQUEST_PHASE,
+               DEVICE_PHASE, HUB_BLOCKED, HUB_LAG,
                SUPPRESSED_WARNINGS) + DISK_STATE_METRICS
 BY_NAME = {m.name: m for m in ALL_METRICS}
 
@@ -172,6 +193,11 @@ METHODS = ('GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'REPLICATE', 'SSYNC',
            'UPDATE')
 OTHER_METHOD = 'OTHER'
 OTHER_DEVICE = 'other'
+# The device label of a series that covers the whole node, and the policy
+# label of a device's series that covers all its policies (see
+# labels.SeriesProfile); Prometheus stores an empty label as no label.
+NODE = ''
+ALL_POLICIES = ''
 OTHER_POLICY = 'other'
 
 # 100 us to 60 s (the object server's client_timeout): 19 bounds + +Inf.

@@ -57,13 +57,15 @@ class InstrumentMiddleware(RequestPath):
             self.store, statsd, self.logger, config.slow_read_threshold,
             self.labels, phases=config.event_loop_accounting,
             slow_request_threshold=config.slow_request_threshold,
-            exemplar_min=config.exemplar_min_seconds)
+            exemplar_min=config.exemplar_min_seconds,
+            profile=config.series_profile)
         self.event_loop = EventLoopAccounting(
             self.recorder, config.hub_block_threshold,
             config.hub_lag_interval) if config.event_loop_accounting \
             else None
         self.disk_state = DiskStateSampler(
-            config.devices, config.metrics_dir, config.disk_state_interval)
+            config.devices, config.metrics_dir, config.disk_state_interval,
+            config.series_profile.xfs_counters)
         self.worker = WorkerLifecycle(config, self.store, self.recorder,
                                       self.disk_state, self.event_loop)
         self.logger.info('swiftinst: %s', compiled.describe())

@@ -23,7 +23,9 @@ cdef class DiskTarget:
     cdef readonly dict histograms
     cdef readonly dict statsd_names
     cdef readonly double exemplar_min
+    cdef readonly tuple phases
     cdef object _store
+    cdef object _profile
 
     @cython.locals(histograms=dict, series=Series, seconds=double)
     cpdef observe(self, list ops, ctx=*)
@@ -36,13 +38,18 @@ cdef class RequestKind:
     cdef readonly Series read
     cdef readonly object read_statsd
     cdef readonly dict by_status
+    cdef readonly dict device_by_status
     cdef readonly Series input_bytes
     cdef readonly DiskTarget disk
     cdef readonly tuple phases
     cdef readonly double exemplar_min
+    cdef readonly tuple _histogram_labels
+    cdef readonly tuple _read_labels
     cdef object _store
 
     @cython.locals(series=Series)
+    cpdef Series observe_read(self, double seconds)
+    @cython.locals(series=Series, by_status=dict)
     cpdef observe_request(self, status, double seconds, long long bytes_read,
                           ctx=*)
     @cython.locals(phases=tuple, i=Py_ssize_t, series=Series)
@@ -57,6 +64,7 @@ cdef class Recorder:
     cdef readonly bint phases
     cdef public double slow_request_threshold
     cdef readonly double exemplar_min
+    cdef readonly object profile
     cdef readonly dict limiters
     cdef set _logged_components
     cdef dict _disk_targets

@@ -27,6 +27,7 @@ import os
 import time
 
 from swiftinst import metrics
+from swiftinst.labels import PROFILES, device_policy, op_device
 
 _monotonic = time.monotonic
 # The kinds of WARNING line that an incident can multiply, each limited
@@ -103,13 +104,21 @@ class DiskTarget(object):
     """
 
     __slots__ = ('device', 'policy', 'histograms', 'statsd_names',
-                 'exemplar_min', '_store')
+                 'exemplar_min', 'phases', '_store', '_profile')
 
-    def __init__(self, store, device, policy, exemplar_min=0.0):
+    def __init__(self, store, device, policy, exemplar_min=0.0,
+                 profile=PROFILES['default'], phases=False):
         self.device = device
         self.policy = policy
         self.exemplar_min = exemplar_min
         self._store = store
+        self._profile = profile
+        # the device's phase totals, where the profile keeps them and
+        # event-loop accounting (``phases``) measures them
+        self.phases = tuple(
+            store.totals((metrics.DEVICE_PHASE.name, (device, policy, phase)))
+            for phase in metrics.PHASES) \
+            if phases and profile.device_totals else ()
         # op -> Series
         self.histograms = {}
         self.statsd_names = {op: 'disk.%s.%s' % (op, device)
@@ -124,7 +133,8 @@ class DiskTarget(object):
             series = histograms.get(op)
             if series is None:
                 series = histograms[op] = self._store.histogram(
-                    (metrics.DISK_OP.name, (op, self.device, self.policy)))
+                    (metrics.DISK_OP.name, (op, op_device(
+                        self._profile, op, self.device), self.policy)))
             series.observe(seconds)
             if seconds >= self.exemplar_min > 0 and ctx is not None:
                 note_exemplar(series, seconds, ctx)
@@ -132,33 +142,61 @@ class DiskTarget(object):
 
 class RequestKind(object):
     """What every request of one (method, device, policy) shares: its
-    labels, live series and statsd names, looked up once for all.
+    labels, live series and statsd names, looked up once for all.  The
+    series profile decides, once, which series are the device's own and
+    which the whole node's (see labels).
     """
 
     __slots__ = ('method', 'device', 'policy', 'labels', 'read',
-                 'read_statsd', 'by_status', 'input_bytes', 'disk', 'phases',
-                 'exemplar_min', '_store')
+                 'read_statsd', 'by_status', 'device_by_status',
+                 'input_bytes', 'disk', 'phases', 'exemplar_min',
+                 '_histogram_labels', '_read_labels', '_store')
 
     def __init__(self, recorder, method, device, policy):
         store = self._store = recorder.store
+        profile = recorder.profile
         self.method = method
         self.device = device
         self.policy = policy
-        self.labels = labels = (method, device, policy)
-        self.read = store.histogram((metrics.INPUT_READ.name, labels))
+        # the labels of the device's own series
+        self.labels = labels = (method, device,
+                                device_policy(profile, policy))
+        # the labels of the request and phase histograms
+        self._histogram_labels = histogram_labels = labels \
+            if profile.requests_by_device \
+            else (method, metrics.NODE, policy)
+        # the body-read histogram, created by the first read: a GET never
+        # has one
+        self.read = None
+        self._read_labels = labels if profile.reads_by_device \
+            else histogram_labels
         self.read_statsd = '%s.%s.input_read' % (method, device)
         # the status line's first character -> live request-duration
         # histogram of its class ('2' -> '2xx'), created at first use
         self.by_status = {}
+        # the same -> the device's request totals, where the profile keeps
+        # them (None where it does not)
+        self.device_by_status = {} if profile.device_totals else None
         # the input-bytes counter, created by the first request of this
         # kind that read a body
         self.input_bytes = None
-        self.disk = recorder.disk_target(device, policy)
+        self.disk = recorder.disk_target(device,
+                                         device_policy(profile, policy))
         self.exemplar_min = recorder.exemplar_min
         # the four phase histograms, when event-loop accounting is on
         self.phases = tuple(
-            store.histogram((metrics.REQUEST_PHASE.name, labels + (phase,)))
+            store.histogram((metrics.REQUEST_PHASE.name,
+                             histogram_labels + (phase,)))
             for phase in metrics.PHASES) if recorder.phases else ()
+
+    def observe_read(self, seconds):
+        """One read of a request body; returns its histogram."""
+        series = self.read
+        if series is None:
+            series = self.read = self._store.histogram(
+                (metrics.INPUT_READ.name, self._read_labels))
+        series.observe(seconds)
+        return series
 
     def observe_request(self, status, seconds, bytes_read, ctx=None):
         """A request of this kind, ``ctx``'s, ended with ``status`` (the
@@ -169,11 +207,19 @@ class RequestKind(object):
         series = self.by_status.get(first)
         if series is None:
             series = self.by_status[first] = self._store.histogram(
-                (metrics.REQUEST.name, self.labels +
+                (metrics.REQUEST.name, self._histogram_labels +
                  (metrics.status_class(first),)))
         series.observe(seconds)
         if seconds >= self.exemplar_min > 0 and ctx is not None:
             note_exemplar(series, seconds, ctx)
+        by_status = self.device_by_status
+        if by_status is not None:
+            series = by_status.get(first)
+            if series is None:
+                series = by_status[first] = self._store.totals(
+                    (metrics.DEVICE_REQUEST.name, self.labels +
+                     (metrics.status_class(first),)))
+            series.observe(seconds)
         if bytes_read:
             series = self.input_bytes
             if series is None:
@@ -189,6 +235,10 @@ class RequestKind(object):
         for i in range(len(phases)):
             series = phases[i]
             series.observe(seconds[i])
+        phases = self.disk.phases
+        for i in range(len(phases)):
+            series = phases[i]
+            series.observe(seconds[i])
 
 
 class Recorder(object):
@@ -196,13 +246,13 @@ class Recorder(object):
 
     __slots__ = ('store', 'labels', 'statsd', 'logger',
                  'slow_read_threshold', 'phases', 'slow_request_threshold',
-                 'exemplar_min',
-                 'limiters', '_logged_components', '_disk_targets',
-                 '_targets_by_path', '_kinds', '_kinds_by_raw')
+                 'exemplar_min', 'profile', 'limiters', '_logged_components',
+                 '_disk_targets', '_targets_by_path', '_kinds',
+                 '_kinds_by_raw')
 
     def __init__(self, store, statsd, logger, slow_read_threshold, labels,
                  phases=False, slow_request_threshold=0.0,
-                 exemplar_min=0.0):
+                 exemplar_min=0.0, profile=PROFILES['default']):
         self.store = store
         self.labels = labels
         self.statsd = statsd
@@ -213,6 +263,8 @@ class Recorder(object):
         self.slow_request_threshold = slow_request_threshold
         # observations at least this slow become exemplars; 0: none do
         self.exemplar_min = exemplar_min
+        # which series are per device (labels.SeriesProfile)
+        self.profile = profile
         # kind -> WarningLimiter
         self.limiters = {kind: WarningLimiter(store, kind)
                          for kind in WARNING_KINDS}
@@ -279,7 +331,8 @@ class Recorder(object):
         target = self._disk_targets.get((device, policy))
         if target is None:
             target = self._disk_targets[(device, policy)] = \
-                DiskTarget(self.store, device, policy, self.exemplar_min)
+                DiskTarget(self.store, device, policy, self.exemplar_min,
+                           self.profile, self.phases)
         return target
 
     def target_of(self, diskfile):
@@ -296,13 +349,14 @@ class Recorder(object):
         key = (device_path, int(policy))
         target = self._targets_by_path.get(key)
         if target is None:
+            policy = self.labels.policy(str(key[1]))
             target = self.disk_target(
                 self.labels.device(os.path.basename(device_path)),
-                self.labels.policy(str(key[1])))
+                device_policy(self.profile, policy))
             # Only known devices are remembered: one not yet listed gets
             # its own label once the listing is refreshed.
             if target.device != metrics.OTHER_DEVICE and \
-                    target.policy != metrics.OTHER_POLICY:
+                    policy != metrics.OTHER_POLICY:
                 self._targets_by_path[key] = target
         return target
 
@@ -315,8 +369,7 @@ class Recorder(object):
             target.observe(ops)
 
     def slow_read(self, ctx, started, seconds, offset, nbytes, hub_wait):
-        self.store.inc((metrics.SLOW_READS.name,
-                        (ctx.method, ctx.device, ctx.policy)))
+        self.store.inc((metrics.SLOW_READS.name, ctx.kind.labels))
         if ctx.statsd_samples is not None:
             ctx.statsd_samples.append(
                 ('%s.%s.slow_reads' % (ctx.method, ctx.device), None))

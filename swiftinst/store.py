@@ -311,6 +311,12 @@ class MetricStore(object):
             values = self.series[key] = Series(self.bounds)
         return values
 
+    def totals(self, key):
+        """The live Series of a TOTALS metric's ``key`` (a count and a
+        sum: laid out as a counter), created empty.
+        """
+        return self.counter(key)
+
     def observe(self, key, value):
         self.histogram(key).observe(value)
 

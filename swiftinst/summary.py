@@ -28,8 +28,10 @@ from swiftinst.analysis import bucket_delta, histogram_quantile
 READ = metrics.INPUT_READ.name
 DISK = metrics.DISK_OP.name
 REQUEST = metrics.REQUEST.name
+DEVICE_REQUEST = metrics.DEVICE_REQUEST.name
 SLOW = metrics.SLOW_READS.name + '_total'
 PHASE = metrics.REQUEST_PHASE.name
+DEVICE_PHASE = metrics.DEVICE_PHASE.name
 BLOCKED = metrics.HUB_BLOCKED.name
 
 
@@ -51,7 +53,8 @@ def _quantile(after, before, q, name, **match):
 def devices_in(scrape):
     found = scrape.label_values(READ + '_count', 'device') | \
         scrape.label_values(DISK + '_count', 'device') | \
-        scrape.label_values(REQUEST + '_count', 'device')
+        scrape.label_values(REQUEST + '_count', 'device') | \
+        scrape.label_values(DEVICE_REQUEST + '_count', 'device')
     return sorted(d for d in found if d)
 
 
@@ -75,21 +78,31 @@ def hub_holders(after, before=None):
 def device_rows(after, before=None, seconds=None):
     """One dict per device: counts (or rates, given ``seconds``),
     quantiles in seconds, and its verdict (see verdict).
+
+    A device's requests and phases are in its totals (series_profile
+    default and lean) or in its request and phase histograms (full): a
+    scrape has one or the other, so their sum is the device's figure.
     """
     rows = []
     for device in devices_in(after):
         def count(name, **match):
             return _delta_total(after, before, name, device=device, **match)
 
+        def requests(suffix, **match):
+            return count(DEVICE_REQUEST + suffix, **match) + \
+                count(REQUEST + suffix, **match)
+
         def q(quantile, name, **match):
             return _quantile(after, before, quantile, name, device=device,
                              **match)
         row = {
             'device': device,
-            'requests': count(REQUEST + '_count'),
+            'requests': requests('_count'),
+            # only where the request histograms are per device (full)
             'request_p99': q(0.99, REQUEST),
-            'puts': count(REQUEST + '_count', method='PUT'),
-            'gets': count(REQUEST + '_count', method='GET'),
+            'request_mean': _ratio(requests('_sum'), requests('_count')),
+            'puts': requests('_count', method='PUT'),
+            'gets': requests('_count', method='GET'),
             'reads': count(READ + '_count'),
             'read_p50': q(0.5, READ),
             'read_p99': q(0.99, READ),
@@ -110,7 +123,8 @@ def device_rows(after, before=None, seconds=None):
                 count(metrics.XFS_IG_ATTEMPTS.name + '_total')),
         }
         # each phase's share of the device's request time
-        phases = {phase: count(PHASE + '_sum', phase=phase)
+        phases = {phase: count(DEVICE_PHASE + '_sum', phase=phase) +
+                  count(PHASE + '_sum', phase=phase)
                   for phase in metrics.PHASES}
         total = sum(phases.values())
         for phase, spent in phases.items():

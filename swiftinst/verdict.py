@@ -31,10 +31,11 @@ wins:
 4. ``event_loop``: at least ``hub_share`` of the device's request time
    was spent ready to run while other greenthreads held the event loop;
    the reason names the device and step that held it longest;
-5. ``client``: body reads with a p99 of at least ``slow_read_p99``, and
-   at least ``client_share`` of request time waiting for the client
-   (without event-loop accounting the share is unknown, and slow reads
-   alone decide);
+5. ``client``: body reads with a p99 of at least ``slow_read_p99`` (or,
+   where body reads are not kept per device, slow reads), and at least
+   ``client_share`` of request time waiting for the client (without
+   event-loop accounting the share is unknown, and slow reads alone
+   decide);
 6. ``ok`` otherwise.
 
 Every threshold is in ``THRESHOLDS``; the README lists them.  The causes
@@ -157,12 +158,18 @@ def _event_loop(row, holders, limits):
 
 def _client(row, limits):
     read_p99 = row.get('read_p99')
-    if not _known(read_p99) or read_p99 < limits.slow_read_p99:
+    slow = row.get('slow_reads') or 0
+    if _known(read_p99):
+        if read_p99 < limits.slow_read_p99:
+            return None
+        detail = 'read p99 %s, %d slow read%s' % (
+            seconds_text(read_p99), slow, '' if slow == 1 else 's')
+    elif slow:
+        # series_profile lean: the body reads are the node's histogram
+        detail = '%d slow read%s' % (slow, '' if slow == 1 else 's')
+    else:
         return None
     share = row.get('client_wait')
-    slow = row.get('slow_reads') or 0
-    detail = 'read p99 %s, %d slow read%s' % (
-        seconds_text(read_p99), slow, '' if slow == 1 else 's')
     if not _known(share):
         return Verdict(CLIENT, '%s (event-loop accounting off: the hub\'s '
                        'share is unknown)' % detail)
@@ -185,9 +192,12 @@ def judge(row, rows, holders, limits=THRESHOLDS):
         _event_loop(row, holders, limits) or _client(row, limits)
     if verdict is not None:
         return verdict
-    p99 = row.get('request_p99')
-    return Verdict(OK, 'request p99 %s over %d requests' % (
-        seconds_text(p99) if _known(p99) else '-', requests))
+    p99, mean = row.get('request_p99'), row.get('request_mean')
+    if _known(p99):
+        return Verdict(OK, 'request p99 %s over %d requests' % (
+            seconds_text(p99), requests))
+    return Verdict(OK, 'request mean %s over %d requests' % (
+        seconds_text(mean) if _known(mean) else '-', requests))
 
 
 def judge_all(rows, holders, limits=THRESHOLDS):

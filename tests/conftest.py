@@ -24,8 +24,11 @@ from tests.testbed import ObjectServer
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 
-# Requests counted, by method, device, policy and status class.
+# Requests counted, by method, policy and status class (the node's
+# histogram: its device label is empty unless series_profile is full)...
 REQUESTS = metrics.REQUEST.name + '_count'
+# ... and by device too (the device's totals).
+DEVICE_REQUESTS = metrics.DEVICE_REQUEST.name + '_count'
 # Short flushes keep the tests quick; the default is 1 s.
 FAST = {'flush_interval': '0.1'}
 

@@ -90,9 +90,11 @@ def render_chunks(series, bounds, openmetrics=False):
         name = definition.name
         rows = by_metric.get(name)
         help_text = _escape_help(definition.help)
-        if definition.kind == metrics.HISTOGRAM:
+        if definition.kind in (metrics.HISTOGRAM, metrics.TOTALS):
             append('# HELP %s %s\n# TYPE %s histogram\n'
                    % (name, help_text, name))
+            bucket_les = les if definition.kind == metrics.HISTOGRAM \
+                else les[-1:]
             for labels, values in sorted(rows or ()):
                 pause()
                 label_text = _label_text(definition.labels, labels)
@@ -100,7 +102,7 @@ def render_chunks(series, bounds, openmetrics=False):
                     name, label_text + ',' if label_text else '')
                 braced = _braced(label_text)
                 cumulative = list(accumulate(values.counts))
-                append(_bucket_lines(prefix, les, cumulative,
+                append(_bucket_lines(prefix, bucket_les, cumulative,
                                      openmetrics and values.exemplars))
                 append('%s_count%s %d\n%s_sum%s %s\n' % (
                     name, braced, cumulative[-1], name, braced,

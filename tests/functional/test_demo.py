@@ -111,4 +111,5 @@ def test_the_slow_disk_demo_names_the_event_loop_for_the_victim():
             if line.startswith(('sda ', 'sdb '))}
     assert ' event_loop (' in rows['sda'], out.stdout
     assert 'held by sdb in open' in rows['sda'], out.stdout
-    assert ' disk (open p99 ' in rows['sdb'], out.stdout
+    # the open of the object, or that of its directory to fsync it
+    assert ' disk (' in rows['sdb'], out.stdout

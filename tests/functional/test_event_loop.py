@@ -48,7 +48,9 @@ def slow_disk_server(request, device='sdb', delay=BLOCK_DELAY, **options):
     """workers = 1; every os.open under ``device`` blocks the hub."""
     server = ObjectServer(workers=1, filter_options=dict(
         {'flush_interval': '0.1', 'slow_read_threshold': '0.3',
-         'event_loop_accounting': 'true'}, **options))
+         'event_loop_accounting': 'true',
+         # the phase histograms per device, to check them per request
+         'series_profile': 'full'}, **options))
     server.env.update(slow_disk_env(open_path='/%s/' % device,
                                     open_delay=delay))
     request.addfinalizer(server.close)

@@ -23,7 +23,8 @@ import pytest
 
 from swiftinst.analysis import Scrape
 from tests.testbed import ObjectServer, UdpListener, slow_disk_env
-from tests.conftest import REQUESTS, scrape, settled_scrape, start_server
+from tests.conftest import (DEVICE_REQUESTS, REQUESTS, scrape,
+                            settled_scrape, start_server)
 
 FSYNC = 'swift_object_disk_op_seconds_count'
 
@@ -56,8 +57,7 @@ def test_request_count_equals_requests_sent(server):
     sent += 1
 
     def exact(s):
-        return s.total(REQUESTS,
-                       device='sda') == sent
+        return s.total(DEVICE_REQUESTS, device='sda') == sent
     assert exact(settled_scrape(server, exact))
     assert_every_scrape(server, exact)
     s = scrape(server)
@@ -156,9 +156,8 @@ def test_unknown_device_adds_no_label_value(server):
     server.request('BREW', '/sda/0/a/c/o')
     server.put('sda', 'o2', b'b', policy=99)
     after = settled_scrape(server, lambda s: s.total(
-        REQUESTS, device='other') >= 5)
-    devices = after.label_values(REQUESTS,
-                                 'device')
+        DEVICE_REQUESTS, device='other') >= 5)
+    devices = after.label_values(DEVICE_REQUESTS, 'device')
     assert devices <= {'sda', 'sdb', 'other'}
     assert after.label_values(REQUESTS,
                               'method') <= {'PUT', 'HEAD', 'OTHER'}
@@ -326,7 +325,7 @@ def test_many_bucket_bounds_count_every_request(request):
         assert server.put('sda', 'bounds-%d' % i, b'z' * 4096)[0] == 201
 
     def exact(s):
-        return s.total(REQUESTS, method='PUT', device='sda') == 5
+        return s.total(DEVICE_REQUESTS, method='PUT', device='sda') == 5
     s = settled_scrape(server, exact)
     assert exact(s)
     assert s.total('swift_object_instrumentation_errors_total') == 0

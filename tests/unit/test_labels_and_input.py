@@ -84,16 +84,17 @@ def test_request_kinds_are_shared_and_bounded(tmp_path):
     recorder = Recorder(store, None, logging.getLogger('t'), 1.0,
                         LabelPolicy(str(tmp_path), 60, clock=Clock()))
     kind = recorder.kind('PUT', 'sda', None)
-    assert kind.labels == ('PUT', 'sda', '0')
+    # a device's own series carry no policy (series_profile default)
+    assert kind.labels == ('PUT', 'sda', '') and kind.policy == '0'
     assert recorder.kind('PUT', 'sda', '0') is kind
     # what a client sprays maps onto the same few kinds, and is not
     # remembered as such
     for i in range(1000):
         assert recorder.kind('PUT', 'sda', '0' * (i + 2)) is kind
         assert recorder.kind('PUT', 'spray-%d' % i, None).labels == \
-            ('PUT', metrics.OTHER_DEVICE, '0')
+            ('PUT', metrics.OTHER_DEVICE, '')
         assert recorder.kind('BREW%d' % i, 'sda', None).labels == \
-            (metrics.OTHER_METHOD, 'sda', '0')
+            (metrics.OTHER_METHOD, 'sda', '')
     assert len(recorder._kinds) == 3
     assert len(recorder._kinds_by_raw) == 2
 
@@ -146,7 +147,7 @@ def test_timed_input_counts_reads_and_bytes(ctx):
     assert timed.read() == b''
     assert ctx.bytes_read == len(b'line1\nline2\nrest of it')
     values = ctx.recorder.store.series[
-        (metrics.INPUT_READ.name, ('PUT', 'sda', '0'))]
+        (metrics.INPUT_READ.name, ('PUT', 'sda', ''))]
     assert values.count == 4
 
 

@@ -76,7 +76,11 @@ def test_a_failing_app_still_finishes_the_request(make_filter):
     f = make_filter(app=broken)
     with pytest.raises(ValueError):
         f(swob.Request.blank('/sda/0/a/c/o').environ, lambda *a: None)
-    key = ('swift_object_request_seconds', ('GET', 'other', '0', '5xx'))
+    # the node's histogram, and the device's totals
+    key = ('swift_object_request_seconds', ('GET', '', '0', '5xx'))
+    assert f.store.series[key].count == 1
+    key = ('swift_object_device_request_seconds', ('GET', 'other', '',
+                                                   '5xx'))
     assert f.store.series[key].count == 1
 
 
@@ -135,8 +139,8 @@ def put_env(body=b'x'):
 
 
 def requests_counted(f, status_class='2xx'):
-    key = ('swift_object_request_seconds', ('PUT', 'other', '0',
-                                            status_class))
+    key = ('swift_object_device_request_seconds', ('PUT', 'other', '',
+                                                   status_class))
     values = f.store.series.get(key)
     return values.count if values is not None else 0
 
@@ -249,8 +253,8 @@ def test_slow_observations_become_exemplars(make_filter, node, exemplar_min,
     f = make_filter(app=_reading_app, devices=node,
                     exemplar_min_seconds=exemplar_min)
     assert _put(f).status_int == 201
-    for key in (('swift_object_request_seconds', ('PUT', 'sda', '0', '2xx')),
-                ('swift_object_input_read_seconds', ('PUT', 'sda', '0'))):
+    for key in (('swift_object_request_seconds', ('PUT', '', '0', '2xx')),
+                ('swift_object_input_read_seconds', ('PUT', 'sda', ''))):
         exemplars = [exemplar for _, exemplar
                      in f.store.series[key].exemplar_items()]
         if kept:
@@ -264,7 +268,7 @@ def test_a_txn_id_too_long_for_openmetrics_has_no_exemplar(
     f = make_filter(app=_reading_app, devices=node,
                     exemplar_min_seconds='0.000001')
     _put(f, txn_id='tx' + 'f' * 200)
-    key = ('swift_object_request_seconds', ('PUT', 'sda', '0', '2xx'))
+    key = ('swift_object_request_seconds', ('PUT', '', '0', '2xx'))
     assert f.store.series[key].count == 1
     assert f.store.series[key].exemplars is None
 
@@ -293,7 +297,7 @@ def test_slow_read_warnings_are_limited_but_every_read_is_counted(
     # one line of each kind per second; this loop takes well under 2 s
     assert 1 <= len(reads) <= 2 and 1 <= len(requests) <= 2
     series = f.store.series
-    assert series[('swift_object_slow_reads', ('PUT', 'sda', '0'))].value \
+    assert series[('swift_object_slow_reads', ('PUT', 'sda', ''))].value \
         == 100
     suppressed = {kind: series[('swift_object_suppressed_warnings',
                                 (kind,))].value

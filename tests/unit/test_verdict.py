@@ -119,3 +119,18 @@ def test_slow_opens_beside_a_slower_fsync_with_misses_are_the_inode_cache():
             row('sdb')]
     assert causes(rows)[0] == ('sda', 'inode_cache')
     assert rows[0]['verdict']['reason'].startswith('open p99 200 ms')
+
+
+def test_without_per_device_histograms_the_verdict_uses_what_is_kept():
+    """series_profile default: no request p99 per device, but its mean;
+    lean: no read p99 per device, but its slow reads.
+    """
+    rows = [row('sda', request_p99=NAN)]
+    rows[0]['request_mean'] = 0.0023
+    assert causes(rows) == [('sda', 'ok')]
+    assert rows[0]['verdict']['reason'] == \
+        'request mean 2.3 ms over 100 requests'
+    rows = [row('sda', client_wait=0.7, read_p99=NAN, slow_reads=4)]
+    assert causes(rows) == [('sda', 'client')]
+    assert rows[0]['verdict']['reason'] == \
+        '70 % of request time waiting for the client; 4 slow reads'

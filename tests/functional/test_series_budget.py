@@ -1,0 +1,141 @@
+# Copyright (c) 2026 The swiftinst authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#    http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
+# implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The series budget of each series_profile, on a real object server that
+serves every method and status a storage node serves: what one device
+costs, and that a node's series grow with its devices, never with its
+requests.
+"""
+
+import time
+
+import pytest
+
+from swiftinst.analysis import Scrape
+from tests.conftest import start_server
+
+BUDGET = {'default': 400, 'lean': 150}
+
+
+def serve_everything(server, device, rounds=1):
+    """Each method a storage node serves, with the status classes it
+    answers with: 2xx, 3xx (conditional requests) and 4xx.  (A 5xx adds
+    the count and sum of the method's requests that got it: 3 series.)
+    """
+    statuses = set()
+
+    def send(method, path, body=None, **headers):
+        status = server.request(method, '/%s/0/a/c/%s' % (device, path)
+                                if path is not None else '/%s/0' % device,
+                                body, headers)[0]
+        statuses.add((method, status // 100))
+        return status
+    for i in range(rounds):
+        name = 'budget-%d' % i
+        body = b'b' * 4096
+        headers = server.object_headers(body)
+        send('PUT', name, body, **headers)                        # 201
+        old = server.object_headers(body, **{'X-Timestamp': '1.00000'})
+        send('PUT', name, body, **old)                            # 409
+        _, reply, _ = server.request('HEAD', '/%s/0/a/c/%s' % (device, name))
+        etag = reply.get('Etag') or reply.get('ETag')
+        send('GET', name)                                         # 200
+        send('GET', name, **{'If-None-Match': etag})              # 304
+        send('GET', 'missing-%d' % i)                             # 404
+        send('HEAD', name)                                        # 200
+        send('HEAD', name, **{'If-None-Match': etag})             # 304
+        send('HEAD', 'missing-%d' % i)                            # 404
+        post = {'X-Timestamp': '%.5f' % time.time(),
+                'Content-Type': 'text/plain'}
+        send('POST', name, **post)                                # 202
+        send('POST', 'missing-%d' % i, **post)                    # 404
+        send('REPLICATE', None)                                   # 200
+        send('SSYNC', None, b':MISSING_CHECK: START\r\n'
+             b':MISSING_CHECK: END\r\n:UPDATES: START\r\n'
+             b':UPDATES: END\r\n', **{
+                 'Content-Length': '78',
+                 'X-Backend-Storage-Policy-Index': '0'})           # 200
+        send('DELETE', name, **{'X-Timestamp': '%.5f' % time.time()})
+        send('DELETE', 'missing-%d' % i, **{
+            'X-Timestamp': '%.5f' % time.time()})                 # 404
+    return statuses
+
+
+def series_by_device(text):
+    """{device or '': number of series}: '' counts the node's own."""
+    counts = {}
+    for (name, labels), _ in Scrape(text).samples.items():
+        if not name.startswith('swift_object_'):
+            continue
+        device = dict(labels).get('device', '')
+        counts[device] = counts.get(device, 0) + 1
+    return counts
+
+
+def settled_text(server, want):
+    deadline = time.time() + 10
+    while True:
+        text = server.metrics_text()
+        counts = series_by_device(text)
+        if all(counts.get(d) for d in want) or time.time() > deadline:
+            time.sleep(0.5)     # both workers flushed
+            return server.metrics_text()
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize('profile', ['default', 'lean', 'full'])
+def test_what_one_device_costs(request, profile):
+    server = start_server(request, filter_options={
+        'series_profile': profile, 'disk_state_interval': '0.5'})
+    served = set()
+    for device in server.devices:
+        served |= serve_everything(server, device, rounds=2)
+    # every method of the object server, and at least three status
+    # classes of most of them
+    assert {method for method, _ in served} == {
+        'PUT', 'GET', 'HEAD', 'POST', 'DELETE', 'REPLICATE', 'SSYNC'}
+    assert {status for _, status in served} >= {2, 3, 4}
+    counts = series_by_device(settled_text(server, server.devices))
+    per_device = [counts[device] for device in server.devices]
+    print('%s: %s series per device, %d of the node' % (
+        profile, per_device, counts.get('', 0)))
+    assert per_device[0] == per_device[1]
+    if profile in BUDGET:
+        assert per_device[0] <= BUDGET[profile], (profile, per_device)
+    else:
+        assert per_device[0] > BUDGET['default']
+
+
+def test_series_grow_with_devices_never_with_requests(request):
+    servers = {}
+    for count in (2, 4):
+        devices = tuple('sd' + chr(ord('a') + i) for i in range(count))
+        server = start_server(request, devices=devices, filter_options={
+            'disk_state_interval': '0.5'})
+        for device in devices:
+            serve_everything(server, device)
+        servers[count] = (server, series_by_device(
+            settled_text(server, devices)))
+    small, large = servers[2][1], servers[4][1]
+    one_device = small['sda']
+    assert all(large[d] == one_device for d in ('sda', 'sdb', 'sdc', 'sdd'))
+    # the node's own series do not depend on its devices
+    assert large[''] == small['']
+    # and more requests add none
+    server, before = servers[4]
+    for device in server.devices:
+        serve_everything(server, device, rounds=5)
+    after = series_by_device(settled_text(server, server.devices))
+    assert after == before, (before, after)
