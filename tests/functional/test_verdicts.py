@@ -94,9 +94,12 @@ def test_a_quiet_node_is_ok(request):
                     verdicts['sda']['reason']), verdicts
 
 
-def test_a_slow_fsync_is_the_disk_of_its_device(request):
+@pytest.mark.parametrize('profile', ['default', 'lean', 'full'])
+def test_a_slow_fsync_is_the_disk_of_its_device(request, profile):
+    """The same verdict whatever each device's series are."""
     server = start_server(request, env=slow_disk_env(
-        fsync_delay=0.2, fsync_path='/sdb/'))
+        fsync_delay=0.2, fsync_path='/sdb/'), filter_options={
+            'series_profile': profile})
 
     def load():
         # a PUT to sdb takes about 2 s: the object's fsync, and that of
