@@ -150,6 +150,8 @@ def test_10000_random_requests_add_no_series(request):
     assert after.label_values(blocked, 'device') <= {'sda', 'sdb', 'other'}
     assert after.label_values(blocked, 'where') <= set(metrics.DISK_OPS) | {
         metrics.WHERE_REQUEST, metrics.WHERE_OTHER}
-    assert after.label_values(name, 'policy') <= {'0', '1', '2', 'other'}
+    # a device's own series carry no policy; the node's tell them apart
+    assert after.label_values(name, 'policy') == {''}
+    assert after.label_values(REQUESTS, 'policy') <= {'0', '1', '2', 'other'}
     assert after.label_values(name, 'method') <= \
         set(metrics.METHODS) | {metrics.OTHER_METHOD}
