@@ -35,6 +35,8 @@ import urllib.request
 
 from swiftinst import metrics, verdict
 from swiftinst.report import ReportError
+from swiftinst.summary import (format_table, format_verdict, phase_shares,
+                               rank_holders)
 
 # The recording rules this reads, and their expressions: where a
 # Prometheus does not have the rules loaded, the expressions are asked
@@ -146,30 +148,25 @@ def _device_rows(prometheus, p99s):
             labels.get('phase', '')] = value
     for key, row in rows.items():
         row['device'] = key[1]
-        spent = phases.get(key, {})
-        total = sum(spent.values())
-        for phase in metrics.PHASES:
-            row[phase] = spent.get(phase, 0.0) / total if total > 0 \
-                else math.nan
+        row.update(phase_shares(phases.get(key, {})))
     return rows
 
 
 def _holders(prometheus):
     """instance -> [(device, where, blocks, seconds)], longest first."""
-    held = collections.defaultdict(lambda: [0.0, 0.0])
+    # instance -> (device, where) -> [blocks, seconds]
+    held = collections.defaultdict(
+        lambda: collections.defaultdict(lambda: [0, 0.0]))
     for field, expr in HOLDER_QUERIES.items():
         for labels, value in prometheus.query(expr):
-            place = (labels.get('instance', ''), labels.get('device', ''),
-                     labels.get('where', ''))
-            held[place][field == 'seconds'] += value
-    by_instance = collections.defaultdict(list)
-    for (instance, device, where), (blocks, seconds) in held.items():
-        if blocks > 0:
-            by_instance[instance].append((device, where, round(blocks),
-                                          seconds))
-    for holders in by_instance.values():
-        holders.sort(key=lambda holder: (-holder[3], holder[:2]))
-    return by_instance
+            place = held[labels.get('instance', '')][
+                (labels.get('device', ''), labels.get('where', ''))]
+            if field == 'seconds':
+                place[1] += value
+            else:
+                place[0] += round(value)
+    return {instance: rank_holders(places)
+            for instance, places in held.items()}
 
 
 def worst_devices(prometheus, top=20):
@@ -210,27 +207,26 @@ def worst_devices(prometheus, top=20):
     return worst
 
 
+def _ratio_text(ratio):
+    return '%.1fx' % ratio if math.isfinite(ratio) else 'inf'
+
+
+# The table of ``swiftinst report --prometheus``, as summary.format_table
+# draws it.
+COLUMNS = (
+    ('instance', 'instance', str, False),
+    ('device', 'device', str, False),
+    ('op', 'op', str, False),
+    ('p99', 'p99', verdict.seconds_text, False),
+    ('fleet_median', 'fleet median', verdict.seconds_text, False),
+    ('ratio', 'ratio', _ratio_text, False),
+    ('verdict', 'verdict', format_verdict, False),
+)
+
+
 def format_lines(worst):
     """One aligned line per device, worst first."""
-    headings = ('instance', 'device', 'op', 'p99', 'fleet median', 'ratio',
-                'verdict')
-    lines = [headings]
-    for item in worst:
-        lines.append((
-            item['instance'], item['device'], item['op'],
-            verdict.seconds_text(item['p99']),
-            verdict.seconds_text(item['fleet_median']),
-            '%.1fx' % item['ratio'] if math.isfinite(item['ratio'])
-            else 'inf',
-            '%s (%s)' % (item['verdict']['cause'],
-                         item['verdict']['reason'])))
-    widths = [max(len(line[i]) for line in lines)
-              for i in range(len(headings))]
-    numeric = (3, 4, 5)
-    return '\n'.join('  '.join(
-        cell.rjust(width) if i in numeric else cell.ljust(width)
-        for i, (cell, width) in enumerate(zip(line, widths))).rstrip()
-        for line in lines)
+    return format_table(worst, COLUMNS, mark_worst=False)
 
 
 def run(url, top, as_json_output, out, progress):

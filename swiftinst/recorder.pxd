@@ -38,21 +38,21 @@ cdef class RequestKind:
     cdef readonly Series read
     cdef readonly object read_statsd
     cdef readonly dict by_status
-    cdef readonly dict device_by_status
     cdef readonly Series input_bytes
     cdef readonly DiskTarget disk
     cdef readonly tuple phases
     cdef readonly double exemplar_min
     cdef readonly tuple _histogram_labels
     cdef readonly tuple _read_labels
+    cdef bint _device_totals
     cdef object _store
 
     @cython.locals(series=Series)
     cpdef Series observe_read(self, double seconds)
-    @cython.locals(series=Series, by_status=dict)
+    @cython.locals(series=Series, pair=tuple)
     cpdef observe_request(self, status, double seconds, long long bytes_read,
                           ctx=*)
-    @cython.locals(phases=tuple, i=Py_ssize_t, series=Series)
+    cpdef tuple _status_series(self, first)
     cpdef observe_phases(self, tuple seconds)
 
 cdef class Recorder:
@@ -73,3 +73,6 @@ cdef class Recorder:
     cdef readonly dict _kinds_by_raw
 
     cpdef RequestKind kind(self, method, device, policy)
+
+@cython.locals(i=Py_ssize_t, one=Series)
+cpdef observe_each(tuple series, tuple seconds)

@@ -68,10 +68,9 @@ class WarningLimiter(object):
     reads, hub blocks) still count every event.
     """
 
-    __slots__ = ('kind', 'interval', 'next_at', 'suppressed', 'counter')
+    __slots__ = ('interval', 'next_at', 'suppressed', 'counter')
 
     def __init__(self, store, kind, interval=WARNING_INTERVAL):
-        self.kind = kind
         self.interval = interval
         self.next_at = 0.0
         self.suppressed = 0
@@ -148,9 +147,9 @@ class RequestKind(object):
     """
 
     __slots__ = ('method', 'device', 'policy', 'labels', 'read',
-                 'read_statsd', 'by_status', 'device_by_status',
-                 'input_bytes', 'disk', 'phases', 'exemplar_min',
-                 '_histogram_labels', '_read_labels', '_store')
+                 'read_statsd', 'by_status', 'input_bytes', 'disk', 'phases',
+                 'exemplar_min', '_histogram_labels', '_read_labels',
+                 '_device_totals', '_store')
 
     def __init__(self, recorder, method, device, policy):
         store = self._store = recorder.store
@@ -171,12 +170,12 @@ class RequestKind(object):
         self._read_labels = labels if profile.reads_by_device \
             else histogram_labels
         self.read_statsd = '%s.%s.input_read' % (method, device)
-        # the status line's first character -> live request-duration
-        # histogram of its class ('2' -> '2xx'), created at first use
+        # the status line's first character -> (live request-duration
+        # histogram of its class ('2' -> '2xx'), the device's totals of
+        # that class or None where the profile keeps none), created at
+        # first use
         self.by_status = {}
-        # the same -> the device's request totals, where the profile keeps
-        # them (None where it does not)
-        self.device_by_status = {} if profile.device_totals else None
+        self._device_totals = profile.device_totals
         # the input-bytes counter, created by the first request of this
         # kind that read a body
         self.input_bytes = None
@@ -204,21 +203,15 @@ class RequestKind(object):
         ``seconds``, having read ``bytes_read`` bytes of its body.
         """
         first = status[0] if status else ''
-        series = self.by_status.get(first)
-        if series is None:
-            series = self.by_status[first] = self._store.histogram(
-                (metrics.REQUEST.name, self._histogram_labels +
-                 (metrics.status_class(first),)))
+        pair = self.by_status.get(first)
+        if pair is None:
+            pair = self.by_status[first] = self._status_series(first)
+        series = pair[0]
         series.observe(seconds)
         if seconds >= self.exemplar_min > 0 and ctx is not None:
             note_exemplar(series, seconds, ctx)
-        by_status = self.device_by_status
-        if by_status is not None:
-            series = by_status.get(first)
-            if series is None:
-                series = by_status[first] = self._store.totals(
-                    (metrics.DEVICE_REQUEST.name, self.labels +
-                     (metrics.status_class(first),)))
+        if pair[1] is not None:
+            series = pair[1]
             series.observe(seconds)
         if bytes_read:
             series = self.input_bytes
@@ -227,18 +220,31 @@ class RequestKind(object):
                     (metrics.INPUT_BYTES.name, self.labels))
             series.inc(bytes_read)
 
+    def _status_series(self, first):
+        """(request histogram, device totals or None) of the status class
+        of a status line starting with ``first``.
+        """
+        status = (metrics.status_class(first),)
+        return (self._store.histogram((metrics.REQUEST.name,
+                                       self._histogram_labels + status)),
+                self._store.totals((metrics.DEVICE_REQUEST.name,
+                                    self.labels + status))
+                if self._device_totals else None)
+
     def observe_phases(self, seconds):
         """A request's wall time split into its phases (in the order of
-        ``metrics.PHASES``), when event-loop accounting is on.
+        ``metrics.PHASES``), when event-loop accounting is on: into the
+        phase histograms and the device's phase totals.
         """
-        phases = self.phases
-        for i in range(len(phases)):
-            series = phases[i]
-            series.observe(seconds[i])
-        phases = self.disk.phases
-        for i in range(len(phases)):
-            series = phases[i]
-            series.observe(seconds[i])
+        observe_each(self.phases, seconds)
+        observe_each(self.disk.phases, seconds)
+
+
+def observe_each(series, seconds):
+    """Observe ``seconds[i]`` in ``series[i]``, for each series."""
+    for i in range(len(series)):
+        one = series[i]
+        one.observe(seconds[i])
 
 
 class Recorder(object):

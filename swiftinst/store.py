@@ -189,7 +189,8 @@ class Accumulator(object):
         self._layouts = layouts       # digest -> Layout, shared cache
         self._counts = {}             # digest -> int
         self._sums = {}               # digest -> list of floats
-        self._exemplars = {}          # digest -> [(index, bucket, ...)]
+        # digest -> series index -> [(bucket, (txn_id, value, timestamp))]
+        self._exemplars = {}
 
     def add(self, blob, source='snapshot'):
         """Add one file's values; returns its folded list (archives)."""
@@ -243,7 +244,14 @@ class Accumulator(object):
             except (EOFError, ValueError, TypeError):
                 raise StoreError('store_corrupt', 'unreadable exemplars in '
                                  '%s' % source)
-            self._exemplars.setdefault(digest, []).extend(exemplars)
+            by_index = self._exemplars.setdefault(digest, {})
+            for exemplar in exemplars:
+                try:
+                    index, bucket, txn_id, value, timestamp = exemplar
+                    by_index.setdefault(index, []).append((int(bucket), (
+                        str(txn_id), float(value), float(timestamp))))
+                except (ValueError, TypeError):
+                    pass  # a damaged exemplar is dropped, never the counts
         start += exemplars_len
         if folded_len:
             return marshal.loads(blob[start:start + folded_len])
@@ -260,18 +268,15 @@ class Accumulator(object):
                 counts.byteswap()
             counts = counts.tolist()
             sums = self._sums[digest]
-            built = [Series(self.bounds if hi - lo > 1 else ()).load(
-                counts[lo:hi], total_sum)
-                for (lo, hi), total_sum in zip(layout.offsets, sums)]
-            for exemplar in self._exemplars.get(digest, ()):
-                try:
-                    built[exemplar[0]].offer(exemplar[1],
-                                             tuple(exemplar[2:]))
-                except (IndexError, TypeError):
-                    pass  # a damaged exemplar is dropped, never the counts
+            exemplars = self._exemplars.get(digest, {})
             get = total.get
-            for key, series in zip(layout.keys, built):
+            for index, (key, (lo, hi), total_sum) in enumerate(zip(
+                    layout.keys, layout.offsets, sums)):
                 pause()
+                series = Series(self.bounds if hi - lo > 1 else ()).load(
+                    counts[lo:hi], total_sum)
+                for bucket, exemplar in exemplars.get(index, ()):
+                    series.offer(bucket, exemplar)
                 current = get(key)
                 total[key] = series if current is None \
                     else current.add(series)

@@ -70,9 +70,25 @@ def hub_holders(after, before=None):
         held[place] = (
             blocks + _delta_total(after, before, BLOCKED + '_count', **match),
             seconds + _delta_total(after, before, BLOCKED + '_sum', **match))
-    holders = [place + values for place, values in held.items()
+    return rank_holders(held)
+
+
+def rank_holders(held):
+    """``{(device, where): (blocks, seconds)}`` -> the list verdict.judge
+    reads, ``[(device, where, blocks, seconds)]``, the longest held first.
+    """
+    holders = [place + tuple(values) for place, values in held.items()
                if values[0] > 0]
     return sorted(holders, key=lambda holder: (-holder[3], holder[:2]))
+
+
+def phase_shares(spent):
+    """``{phase: seconds}`` -> ``{phase: share of their total}`` for
+    every phase (NaN when nothing was spent).
+    """
+    total = sum(spent.values())
+    return {phase: spent.get(phase, 0.0) / total if total > 0 else math.nan
+            for phase in metrics.PHASES}
 
 
 def device_rows(after, before=None, seconds=None):
@@ -123,12 +139,9 @@ def device_rows(after, before=None, seconds=None):
                 count(metrics.XFS_IG_ATTEMPTS.name + '_total')),
         }
         # each phase's share of the device's request time
-        phases = {phase: count(DEVICE_PHASE + '_sum', phase=phase) +
-                  count(PHASE + '_sum', phase=phase)
-                  for phase in metrics.PHASES}
-        total = sum(phases.values())
-        for phase, spent in phases.items():
-            row[phase] = spent / total if total > 0 else math.nan
+        row.update(phase_shares({
+            phase: count(DEVICE_PHASE + '_sum', phase=phase) +
+            count(PHASE + '_sum', phase=phase) for phase in metrics.PHASES}))
         if seconds:
             row['put_rate'] = row['puts'] / seconds
             row['get_rate'] = row['gets'] / seconds
@@ -224,7 +237,7 @@ PHASE_COLUMNS = (
 )
 
 # Columns of words, aligned left; numbers are aligned right.
-_TEXT_COLUMNS = ('device', 'verdict')
+_TEXT_COLUMNS = ('instance', 'device', 'op', 'verdict')
 
 
 def format_table(rows, columns=REPORT_COLUMNS, mark_worst=True):

@@ -75,7 +75,7 @@ THRESHOLDS = Thresholds(
     client_share=0.3,
 )
 
-# The ops a disk verdict looks at: tpool_wait is a queue, not the disk.
+# The ops that read inodes: slow with a cold inode cache.
 INODE_OPS = ('open', 'metadata_read')
 
 Verdict = collections.namedtuple('Verdict', 'cause reason')
@@ -94,6 +94,11 @@ def seconds_text(value):
 
 def _short(number):
     return ('%.1f' % number).rstrip('0').rstrip('.')
+
+
+def _counted(number, noun):
+    """(3, 'block') -> '3 blocks'."""
+    return '%d %s%s' % (number, noun, '' if number == 1 else 's')
 
 
 def _known(value):
@@ -151,8 +156,8 @@ def _event_loop(row, holders, limits):
     reason = '%.0f %% of request time waiting for the hub' % (share * 100)
     if holders:
         device, where, blocks, _ = holders[0]
-        reason += '; held by %s in %s, %d block%s' % (
-            device, where, blocks, '' if blocks == 1 else 's')
+        reason += '; held by %s in %s, %s' % (
+            device, where, _counted(blocks, 'block'))
     return Verdict(EVENT_LOOP, reason)
 
 
@@ -162,11 +167,11 @@ def _client(row, limits):
     if _known(read_p99):
         if read_p99 < limits.slow_read_p99:
             return None
-        detail = 'read p99 %s, %d slow read%s' % (
-            seconds_text(read_p99), slow, '' if slow == 1 else 's')
+        detail = 'read p99 %s, %s' % (seconds_text(read_p99),
+                                      _counted(slow, 'slow read'))
     elif slow:
         # series_profile lean: the body reads are the node's histogram
-        detail = '%d slow read%s' % (slow, '' if slow == 1 else 's')
+        detail = _counted(slow, 'slow read')
     else:
         return None
     share = row.get('client_wait')
@@ -186,8 +191,8 @@ def judge(row, rows, holders, limits=THRESHOLDS):
     """
     requests = row.get('requests') or 0
     if requests < limits.min_requests:
-        return Verdict(OK, '%d request%s: too few to judge' % (
-            requests, '' if requests == 1 else 's'))
+        return Verdict(OK, '%s: too few to judge' % _counted(
+            requests, 'request'))
     verdict = _disk(row, rows, limits) or \
         _event_loop(row, holders, limits) or _client(row, limits)
     if verdict is not None:

@@ -164,6 +164,18 @@ class Prometheus(object):
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def wait_for(check, timeout=60.0):
+    """``check()``'s first true result, asked every second (Prometheus
+    scrapes and evaluates every second), or its last false one.
+    """
+    deadline = time.time() + timeout
+    while True:
+        result = check()
+        if result or time.time() > deadline:
+            return result
+        time.sleep(1)
+
+
 def quick_rules(directory):
     """The shipped rules with every ``for:`` made 1s, for a short test."""
     with open(RULES) as f:

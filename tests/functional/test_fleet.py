@@ -33,7 +33,7 @@ import pytest
 
 from swiftinst.demo.server import free_port
 from tests.testbed import ObjectServer, Prometheus, quick_rules, \
-    slow_disk_env
+    slow_disk_env, wait_for
 
 pytestmark = pytest.mark.skipif(
     shutil.which('prometheus') is None,
@@ -120,15 +120,6 @@ def fleet(request):
     traffic = Traffic(servers)
     request.addfinalizer(traffic.close)
     return servers, prometheus, traffic, port
-
-
-def wait_for(check, timeout):
-    deadline = time.time() + timeout
-    while True:
-        result = check()
-        if result or time.time() > deadline:
-            return result
-        time.sleep(1)
 
 
 def test_the_outlier_alert_names_the_slow_disk(fleet):

@@ -36,7 +36,7 @@ import pytest
 
 from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
 from tests.testbed import (DASHBOARD, LoopXfs, ObjectServer, Prometheus,
-                           free_port, quick_rules, slow_disk_env)
+                           free_port, quick_rules, slow_disk_env, wait_for)
 
 # Why sda is not an XFS here, if it is not (then XFS queries are skipped).
 XFS_MISSING = []
@@ -130,23 +130,10 @@ def stack(request):
     return server, prometheus, load
 
 
-def wait_for(check, timeout=60.0):
-    deadline = time.time() + timeout
-    while True:
-        result = check()
-        if result or time.time() > deadline:
-            return result
-        time.sleep(1)
-
-
 def test_slow_read_alert_fires(stack):
     _, prometheus, _ = stack
 
-    def firing():
-        return [a for a in prometheus.api('alerts')['alerts']
-                if a['labels']['alertname'] == 'SwiftObjectSlowReads'
-                and a['state'] == 'firing']
-    alerts = wait_for(firing)
+    alerts = wait_for(lambda: prometheus.firing('SwiftObjectSlowReads'))
     assert alerts, prometheus.api('alerts')
     assert {a['labels']['device'] for a in alerts} == {'sda'}
     assert alerts[0]['labels']['severity'] == 'warning'

@@ -23,8 +23,7 @@ import time
 
 import pytest
 
-from swiftinst.analysis import Scrape
-from tests.conftest import start_server
+from tests.conftest import scrape, settled_scrape, start_server
 
 BUDGET = {'default': 400, 'lean': 150}
 
@@ -73,10 +72,12 @@ def serve_everything(server, device, rounds=1):
     return statuses
 
 
-def series_by_device(text):
-    """{device or '': number of series}: '' counts the node's own."""
+def series_by_device(s):
+    """{device or '': number of series} of the Scrape ``s``: '' counts
+    the node's own.
+    """
     counts = {}
-    for (name, labels), _ in Scrape(text).samples.items():
+    for (name, labels), _ in s.samples.items():
         if not name.startswith('swift_object_'):
             continue
         device = dict(labels).get('device', '')
@@ -84,15 +85,14 @@ def series_by_device(text):
     return counts
 
 
-def settled_text(server, want):
-    deadline = time.time() + 10
-    while True:
-        text = server.metrics_text()
-        counts = series_by_device(text)
-        if all(counts.get(d) for d in want) or time.time() > deadline:
-            time.sleep(0.5)     # both workers flushed
-            return server.metrics_text()
-        time.sleep(0.2)
+def settled_series(server, devices):
+    """series_by_device once every one of ``devices`` has series and both
+    workers have flushed.
+    """
+    settled_scrape(server, lambda s: all(
+        series_by_device(s).get(device) for device in devices))
+    time.sleep(0.5)
+    return series_by_device(scrape(server))
 
 
 @pytest.mark.parametrize('profile', ['default', 'lean', 'full'])
@@ -107,7 +107,7 @@ def test_what_one_device_costs(request, profile):
     assert {method for method, _ in served} == {
         'PUT', 'GET', 'HEAD', 'POST', 'DELETE', 'REPLICATE', 'SSYNC'}
     assert {status for _, status in served} >= {2, 3, 4}
-    counts = series_by_device(settled_text(server, server.devices))
+    counts = settled_series(server, server.devices)
     per_device = [counts[device] for device in server.devices]
     print('%s: %s series per device, %d of the node' % (
         profile, per_device, counts.get('', 0)))
@@ -126,8 +126,7 @@ def test_series_grow_with_devices_never_with_requests(request):
             'disk_state_interval': '0.5'})
         for device in devices:
             serve_everything(server, device)
-        servers[count] = (server, series_by_device(
-            settled_text(server, devices)))
+        servers[count] = (server, settled_series(server, devices))
     small, large = servers[2][1], servers[4][1]
     one_device = small['sda']
     assert all(large[d] == one_device for d in ('sda', 'sdb', 'sdc', 'sdd'))
@@ -137,5 +136,5 @@ def test_series_grow_with_devices_never_with_requests(request):
     server, before = servers[4]
     for device in server.devices:
         serve_everything(server, device, rounds=5)
-    after = series_by_device(settled_text(server, server.devices))
+    after = settled_series(server, server.devices)
     assert after == before, (before, after)
