@@ -144,7 +144,7 @@ def test_an_outer_op_is_charged_only_its_own_time(tmp_path, monkeypatch):
     fsync_dir = namespace['fsync_dir']
 
     def slow_fsync_dir(*args, **kwargs):
-        time.sleep(0.05)
+        time.sleep(0.2)
         return fsync_dir(*args, **kwargs)
     monkeypatch.setitem(namespace, 'fsync_dir', slow_fsync_dir)
     store = MetricStore(str(tmp_path / 'metrics'), (0.01, 1.0))
@@ -155,5 +155,5 @@ def test_an_outer_op_is_charged_only_its_own_time(tmp_path, monkeypatch):
         diskfile_hooks.uninstall()
     ops = {key[1][0]: values for key, values in store.series.items()}
     link = ops.get('linkat') or ops.get('rename')
-    assert ops['dir_fsync'].total >= 0.05
-    assert link.total < 0.05 and link.count == 1
+    assert ops['dir_fsync'].total >= 0.2
+    assert link.total < 0.2 and link.count == 1
