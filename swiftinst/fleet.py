@@ -29,6 +29,7 @@ The standard library's HTTP client is all it needs.
 import collections
 import json
 import math
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -51,48 +52,96 @@ RECORDED = {
                   'instance_device_op:swift_object_disk_op_seconds:p99_5m)',
 }
 
+
+def expanded(name):
+    """The expression of the recording rule ``name``, with every rule it
+    reads replaced by that rule's expression: the same vector, asked of a
+    Prometheus that does not load the rules.
+    """
+    expr = RECORDED[name]
+    for other in RECORDED:
+        if other != name and other in expr:
+            expr = expr.replace(other, '(%s)' % expanded(other))
+    return expr
+
+
 # What the verdict needs besides the disk-op p99s, per (instance, device),
 # over the rules' five minutes.  A device's requests and phases are its
 # totals (series_profile default, lean) or its histograms (full):
-# whichever the node exports.
+# whichever the node exports.  Only the nodes of the worst devices are
+# asked about (``instance=~"..."``): a verdict compares a device with the
+# other devices of its node, never with the rest of the fleet.
 _BY = 'instance, device'
+_ON_DEVICE = 'device!=""'
 
 
-def _increase(name, match=''):
-    return 'sum by (%s) (increase(%s%s[5m]))' % (_BY, name, match)
+def _increase(name, node, *matchers, by=_BY):
+    return 'sum by (%s) (increase(%s{%s}[5m]))' % (
+        by, name, ','.join((node,) + matchers))
 
 
-def _p99_of(name):
+def _p99_of(name, node):
     return ('histogram_quantile(0.99, sum by (%s, le) '
-            '(rate(%s_bucket{device!=""}[5m])))' % (_BY, name))
+            '(rate(%s_bucket{%s,%s}[5m])))' % (_BY, name, node, _ON_DEVICE))
 
 
-def _either(suffix):
+def _either(suffix, node, metric_by_device, metric_by_node, by=_BY):
+    """The device's totals, or its histogram (series_profile full)."""
     return '%s or %s' % (
-        _increase(metrics.DEVICE_REQUEST.name + suffix),
-        _increase(metrics.REQUEST.name + suffix, '{device!=""}'))
+        _increase(metric_by_device + suffix, node, by=by),
+        _increase(metric_by_node + suffix, node, _ON_DEVICE, by=by))
 
 
-DEVICE_QUERIES = {
-    'requests': _either('_count'),
-    'request_p99': _p99_of(metrics.REQUEST.name),
-    'request_mean': '(%s) / (%s)' % (_either('_sum'), _either('_count')),
-    'read_p99': _p99_of(metrics.INPUT_READ.name),
-    'slow_reads': _increase(metrics.SLOW_READS.name + '_total'),
-    'ig_miss_ratio': '%s / %s' % (
-        _increase(metrics.XFS_IG_MISSED.name + '_total'),
-        _increase(metrics.XFS_IG_ATTEMPTS.name + '_total')),
-}
-PHASE_QUERY = ('sum by (%s, phase) (increase(%s_sum[5m])) or '
-               'sum by (%s, phase) (increase(%s_sum{device!=""}[5m]))' % (
-                   _BY, metrics.DEVICE_PHASE.name, _BY,
-                   metrics.REQUEST_PHASE.name))
-HOLDER_QUERIES = {
-    'blocks': 'sum by (%s, where) (increase(%s_count[5m]))' % (
-        _BY, metrics.HUB_BLOCKED.name),
-    'seconds': 'sum by (%s, where) (increase(%s_sum[5m]))' % (
-        _BY, metrics.HUB_BLOCKED.name),
-}
+def device_queries(node):
+    """field of a verdict row -> its query, for the nodes matched by
+    ``node`` (a label matcher).
+    """
+    def requests(suffix):
+        return _either(suffix, node, metrics.DEVICE_REQUEST.name,
+                       metrics.REQUEST.name)
+    return {
+        'requests': requests('_count'),
+        'request_p99': _p99_of(metrics.REQUEST.name, node),
+        'request_mean': '(%s) / (%s)' % (requests('_sum'),
+                                         requests('_count')),
+        'read_p99': _p99_of(metrics.INPUT_READ.name, node),
+        'slow_reads': _increase(metrics.SLOW_READS.name + '_total', node),
+        'ig_miss_ratio': '%s / %s' % (
+            _increase(metrics.XFS_IG_MISSED.name + '_total', node),
+            _increase(metrics.XFS_IG_ATTEMPTS.name + '_total', node)),
+    }
+
+
+def phase_query(node):
+    return _either('_sum', node, metrics.DEVICE_PHASE.name,
+                   metrics.REQUEST_PHASE.name, by=_BY + ', phase')
+
+
+def holder_queries(node):
+    """Who held the event loop: blocks and seconds, by where."""
+    return {field: _increase(metrics.HUB_BLOCKED.name + suffix, node,
+                             by=_BY + ', where')
+            for field, suffix in (('blocks', '_count'),
+                                  ('seconds', '_sum'))}
+
+
+# Some nodes of the fleet: their instance labels, and a label matcher
+# for exactly those.
+Nodes = collections.namedtuple('Nodes', 'instances matcher')
+
+
+def nodes(instances):
+    """The Nodes of ``instances``: ``instance=~"a|b"``, its regular
+    expression's and string's special characters escaped.
+    """
+    instances = frozenset(instances)
+    pattern = '|'.join(re.sub(r'([\\.+*?()|\[\]{}^$])', r'\\\1', instance)
+                       for instance in sorted(instances))
+    return Nodes(instances, 'instance=~%s' % json.dumps(pattern))
+
+
+def _place(labels):
+    return labels.get('instance', ''), labels.get('device', '')
 
 
 class Prometheus(object):
@@ -128,36 +177,39 @@ class Prometheus(object):
         """The recording rule ``name``, or its expression where this
         Prometheus does not record it.
         """
-        return self.query(name) or self.query(RECORDED[name])
+        return self.query(name) or self.query(expanded(name))
 
 
-def _device_rows(prometheus, p99s):
-    """The rows verdict.judge reads, per (instance, device)."""
-    rows = collections.defaultdict(lambda: {'op_p99': {}})
+def _device_rows(prometheus, p99s, node):
+    """The rows verdict.judge reads, per (instance, device) of the nodes
+    ``node`` matches.
+    """
+    rows = {}
     for labels, value in p99s:
-        key = (labels.get('instance', ''), labels.get('device', ''))
-        rows[key]['op_p99'][labels.get('op', '')] = value
-    for field, expr in DEVICE_QUERIES.items():
+        place = _place(labels)
+        if place[0] in node.instances:
+            rows.setdefault(place, {'op_p99': {}})['op_p99'][
+                labels.get('op', '')] = value
+    for field, expr in device_queries(node.matcher).items():
         for labels, value in prometheus.query(expr):
-            key = (labels.get('instance', ''), labels.get('device', ''))
-            if key in rows:
-                rows[key][field] = value
+            row = rows.get(_place(labels))
+            if row is not None:
+                row[field] = value
     phases = collections.defaultdict(dict)
-    for labels, value in prometheus.query(PHASE_QUERY):
-        phases[(labels.get('instance', ''), labels.get('device', ''))][
-            labels.get('phase', '')] = value
-    for key, row in rows.items():
-        row['device'] = key[1]
-        row.update(phase_shares(phases.get(key, {})))
+    for labels, value in prometheus.query(phase_query(node.matcher)):
+        phases[_place(labels)][labels.get('phase', '')] = value
+    for place, row in rows.items():
+        row['device'] = place[1]
+        row.update(phase_shares(phases.get(place, {})))
     return rows
 
 
-def _holders(prometheus):
+def _holders(prometheus, node):
     """instance -> [(device, where, blocks, seconds)], longest first."""
     # instance -> (device, where) -> [blocks, seconds]
     held = collections.defaultdict(
         lambda: collections.defaultdict(lambda: [0, 0.0]))
-    for field, expr in HOLDER_QUERIES.items():
+    for field, expr in holder_queries(node.matcher).items():
         for labels, value in prometheus.query(expr):
             place = held[labels.get('instance', '')][
                 (labels.get('device', ''), labels.get('where', ''))]
@@ -187,12 +239,15 @@ def worst_devices(prometheus, top=20):
             continue
         ratio = p99 / median if median > 0 else \
             (math.inf if p99 > 0 else 1.0)
-        found.append((labels.get('instance', ''), labels.get('device', ''),
-                      labels.get('op', ''), p99, median, ratio))
+        found.append(_place(labels) + (labels.get('op', ''), p99, median,
+                                       ratio))
     found.sort(key=lambda item: (-item[5], -item[3], item[:3]))
     found = found[:top]
-    rows = _device_rows(prometheus, p99s)
-    holders = _holders(prometheus)
+    if not found:
+        return []
+    node = nodes(item[0] for item in found)
+    rows = _device_rows(prometheus, p99s, node)
+    holders = _holders(prometheus, node)
     by_instance = collections.defaultdict(list)
     for (instance, _), row in rows.items():
         by_instance[instance].append(row)

@@ -167,3 +167,25 @@ def test_report_prometheus_asks_what_the_rules_record():
     recorded = _recorded_expressions()
     for name, expr in fleet.RECORDED.items():
         assert ' '.join(expr.split()) == recorded[name], name
+
+
+def test_without_the_rules_no_expression_reads_a_recorded_series():
+    """The fleet median reads the p99 rule; asked of a Prometheus that
+    does not load the rules, it must compute the p99s itself.
+    """
+    from swiftinst import fleet
+    for name in fleet.RECORDED:
+        expr = fleet.expanded(name)
+        assert not [other for other in fleet.RECORDED if other in expr], \
+            expr
+    assert fleet.RECORDED[fleet.P99] in fleet.expanded(fleet.FLEET_MEDIAN)
+
+
+def test_the_worst_devices_nodes_are_matched_exactly():
+    """An instance is matched whole: its dots are not wildcards, and a
+    quote cannot end the PromQL string.
+    """
+    from swiftinst import fleet
+    node = fleet.nodes(['10.0.0.4:6200', '10.0.0.4:6200', 'a"b|c'])
+    assert node.instances == {'10.0.0.4:6200', 'a"b|c'}
+    assert node.matcher == r'instance=~"10\\.0\\.0\\.4:6200|a\"b\\|c"'
