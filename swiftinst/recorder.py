@@ -158,8 +158,8 @@ class RequestKind(object):
         self.device = device
         self.policy = policy
         # the labels of the device's own series
-        self.labels = labels = (method, device,
-                                device_policy(profile, policy))
+        own_policy = device_policy(profile, policy)
+        self.labels = labels = (method, device, own_policy)
         # the labels of the request and phase histograms
         self._histogram_labels = histogram_labels = labels \
             if profile.requests_by_device \
@@ -179,8 +179,7 @@ class RequestKind(object):
         # the input-bytes counter, created by the first request of this
         # kind that read a body
         self.input_bytes = None
-        self.disk = recorder.disk_target(device,
-                                         device_policy(profile, policy))
+        self.disk = recorder.disk_target(device, own_policy)
         self.exemplar_min = recorder.exemplar_min
         # the four phase histograms, when event-loop accounting is on
         self.phases = tuple(
