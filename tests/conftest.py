@@ -14,13 +14,12 @@
 # limitations under the License.
 
 import os
-import time
 
 import pytest
 
 from swiftinst import metrics
 from swiftinst.analysis import Scrape
-from tests.testbed import ObjectServer
+from tests.testbed import ObjectServer, wait_for
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 
@@ -50,12 +49,7 @@ def settled_scrape(server, check, timeout=10.0):
     """Scrape until ``check(scrape)`` is true (workers flush every
     flush_interval), then return that scrape; fail with the last one.
     """
-    deadline = time.time() + timeout
-    while True:
-        result = scrape(server)
-        if check(result) or time.time() > deadline:
-            return result
-        time.sleep(0.1)
+    return wait_for(lambda: scrape(server), timeout, 0.1, done=check)
 
 
 def start_server(request, **kwargs):

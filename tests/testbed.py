@@ -164,16 +164,17 @@ class Prometheus(object):
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def wait_for(check, timeout=60.0):
-    """``check()``'s first true result, asked every second (Prometheus
-    scrapes and evaluates every second), or its last false one.
+def wait_for(check, timeout=60.0, interval=1.0, done=bool):
+    """``check()``'s first result that is ``done``, asked every
+    ``interval`` seconds (Prometheus scrapes and evaluates every second),
+    or its last one once ``timeout`` has passed.
     """
     deadline = time.time() + timeout
     while True:
         result = check()
-        if result or time.time() > deadline:
+        if done(result) or time.time() > deadline:
             return result
-        time.sleep(1)
+        time.sleep(interval)
 
 
 def quick_rules(directory):

@@ -23,7 +23,7 @@ import uuid
 
 import pytest
 
-from tests.testbed import ObjectServer, slow_disk_env
+from tests.testbed import ObjectServer, slow_disk_env, wait_for
 from tests.conftest import REQUESTS, scrape, settled_scrape, start_server
 
 PHASE_SUM = 'swift_object_request_phase_seconds_sum'
@@ -106,11 +106,9 @@ def test_a_slow_disk_is_hub_wait_for_others_and_running_for_itself(request):
                  if 'Slow request' in line]
         return lines, scrape(server).total(
             'swift_object_suppressed_warnings_total', kind='slow_request')
-    deadline = time.time() + 10
-    lines, suppressed = written_and_suppressed()
-    while len(lines) + suppressed < 2 and time.time() < deadline:
-        time.sleep(0.2)
-        lines, suppressed = written_and_suppressed()
+    lines, suppressed = wait_for(
+        written_and_suppressed, 10, 0.2,
+        done=lambda found: len(found[0]) + found[1] >= 2)
     assert len(lines) + suppressed == 2 and lines, (lines, suppressed)
     for line in lines:
         running = float(re.search(r'running ([0-9.]+)s', line).group(1))
