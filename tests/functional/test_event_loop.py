@@ -58,7 +58,11 @@ def slow_disk_server(request, device='sdb', delay=BLOCK_DELAY, **options):
 
 
 def test_a_slow_disk_is_hub_wait_for_others_and_running_for_itself(request):
-    server = slow_disk_server(request, slow_request_threshold='0.45')
+    # A block is 0.3 s or more here: on a loaded machine a 50 ms slice
+    # (the default threshold) is a block too, and the one-line-a-second
+    # limit could then hold back the line of the block under test.
+    server = slow_disk_server(request, slow_request_threshold='0.45',
+                              hub_block_threshold='0.3')
     fast_txn, slow_txn = 'tx' + uuid.uuid4().hex, 'tx' + uuid.uuid4().hex
     # The fast PUT to sda is halfway through its body when the PUT to sdb
     # blocks the hub in os.open for BLOCK_DELAY.
@@ -124,7 +128,9 @@ def test_a_slow_disk_is_hub_wait_for_others_and_running_for_itself(request):
 
 
 def test_a_slow_client_is_client_wait(request):
-    server = slow_disk_server(request)
+    # a 0.8 s wait for the client is no block at any threshold; 0.3 s
+    # keeps a loaded machine's slow slices out of the count
+    server = slow_disk_server(request, hub_block_threshold='0.3')
     txn = 'tx' + uuid.uuid4().hex
     reply = server.put_slowly('/sda/2/a/c/idle', 8192, 4096, 0.8, txn)
     assert reply.startswith(b'HTTP/1.1 201')
@@ -164,7 +170,8 @@ def test_phases_add_up_to_the_wall_time(request):
 
 
 def test_blocked_hub_warnings_are_rate_limited(request):
-    server = slow_disk_server(request, delay=0.2)
+    # only the 0.2 s opens are blocks, not a loaded machine's slow slices
+    server = slow_disk_server(request, delay=0.2, hub_block_threshold='0.15')
     socks = []
     for i in range(4):
         sock = server.begin_put('/sdb/4/a/c/rl-%d' % i, 10, 'txrl%d' % i)
