@@ -54,6 +54,7 @@ InstrumentConfig = namedtuple('InstrumentConfig', [
     'disk_state_interval',   # seconds between disk-state samples; 0: off
     'exemplar_min_seconds',  # slowest observations kept as exemplars; 0: off
     'series_profile',        # labels.SeriesProfile: what is kept per device
+    'recon_cache_path',      # where swift-recon-cron counts async pendings
 ])
 
 
@@ -203,4 +204,6 @@ def parse_config(conf):
         disk_state_interval=_float(conf, 'disk_state_interval', 30.0),
         exemplar_min_seconds=_float(conf, 'exemplar_min_seconds', 0.1),
         series_profile=parse_profile(conf.get('series_profile', 'default')),
+        recon_cache_path=conf.get('recon_cache_path',
+                                  DEFAULT_RECON_CACHE_PATH),
     )

@@ -31,11 +31,17 @@ cdef class RequestContext:
     cdef public object status
     cdef readonly list disk_ops
     cdef public double tpool_seconds
+    cdef public list updates
     # event-loop accounting
     cdef public double running
     cdef public double client_wait
     cdef public double hub_wait
     cdef public double tpool_wait
+    cdef public double container_wait
+    cdef public double commit_wait
+    cdef public int awaiting
+    cdef public int updates_pending
+    cdef public double updates_done
     cdef public double switched_at
     cdef public double idle_mark
     cdef public object tpool_called

@@ -22,14 +22,15 @@ from the WSGI environment when one is written.  Compiled (see
 ``context.pxd``), it is a C struct; the part of it that Swift calls, its
 ``start_response``, is requestpath's ``StartResponse``, interpreted.
 
-The registry maps a greenthread to the context of the request it serves.
-The diskfile hooks and the switch trace use it to attribute time to a
-request.  A keep-alive connection reuses its greenthread, so entries are
+The registry maps a greenthread to the context of the request it serves,
+and to the container update it runs (see server_hooks).  The diskfile
+hooks and the switch trace use it to attribute time to a request.  A keep-alive connection reuses its greenthread, so entries are
 overwritten, and the size stays bounded by the number of connections.
 """
 
 import time
 import types
+import weakref
 
 from swiftinst.hub import getcurrent
 from swiftinst.recorder import note_exemplar
@@ -44,11 +45,27 @@ _monotonic = time.monotonic
 _NO_ENV = types.MappingProxyType({})
 
 BODY_METHODS = frozenset(('PUT', 'POST', 'SSYNC', 'REPLICATE'))
+
+# What a request's greenthread waits for when it is switched out, outside
+# a tpool call (``RequestContext.awaiting``; see switchtrace):
+# its client's socket (the idle part of the wait is client_wait)...
+AWAIT_CLIENT = 0
+# ... a container server's socket, in delete_at_update (container_wait)...
+AWAIT_CONTAINER = 1
+# ... the container updates it spawned, in container_update: until the
+# last of them ends, container_wait...
+AWAIT_UPDATES = 2
+# ... the proxy's EC commit message (commit_wait).
+AWAIT_COMMIT = 3
 NO_BODY_METHODS = frozenset(('GET', 'HEAD'))
 
 # greenlet -> RequestContext
 active = {}
 active_get = active.get
+# greenlet -> the container update it runs (server_hooks.ContainerUpdate):
+# a spawned update's greenthread stays here until it is gone, so that a
+# hub block seen as it ends can still name it.
+_updates = weakref.WeakKeyDictionary()
 
 
 def current():
@@ -63,6 +80,19 @@ def register(ctx, green):
 def unregister(ctx, green):
     if active_get(green) is ctx:
         del active[green]
+
+
+def update_of(green):
+    """The container update ``green`` runs, or None."""
+    return _updates.get(green)
+
+
+def start_update(green, update):
+    _updates[green] = update
+
+
+def end_update(green):
+    _updates.pop(green, None)
 
 
 def device_of(path):
@@ -113,16 +143,20 @@ class RequestContext(object):
     ``disk_ops`` is the list of ``(op, seconds)`` the diskfile hooks
     append to as each op ends (from a tpool thread while the request's
     greenthread waits for it); the request records them on the hub when
-    it finishes.  Statsd samples are buffered and sent as one packet.
+    it finishes.  ``updates`` lists the container updates it started
+    (see server_hooks), which may end after it.  Statsd samples are
+    buffered and sent as one packet.
     The event-loop accounting fields are kept up to date by the switch
     trace (see eventloop) only when it runs.
     """
 
     __slots__ = ('recorder', 'kind', 'env', 'start_response', 'started',
                  'bytes_read', 'statsd_samples', 'finished', 'greenlet',
-                 'status', 'disk_ops', 'tpool_seconds',
+                 'status', 'disk_ops', 'tpool_seconds', 'updates',
                  # event-loop accounting (see eventloop)
                  'running', 'client_wait', 'hub_wait', 'tpool_wait',
+                 'container_wait', 'commit_wait', 'awaiting',
+                 'updates_pending', 'updates_done',
                  'switched_at', 'idle_mark', 'tpool_called', 'tpool_done',
                  'slice_mark')
 
@@ -138,7 +172,13 @@ class RequestContext(object):
         self.started = self.switched_at = _monotonic()
         self.bytes_read = 0
         self.running = self.client_wait = self.hub_wait = \
-            self.tpool_wait = self.idle_mark = self.tpool_seconds = 0.0
+            self.tpool_wait = self.container_wait = self.commit_wait = \
+            self.idle_mark = self.tpool_seconds = self.updates_done = 0.0
+        self.awaiting = AWAIT_CLIENT
+        self.updates_pending = 0
+        # the container updates it started (server_hooks.ContainerUpdate),
+        # created by the first
+        self.updates = None
         self.tpool_called = self.tpool_done = None
         self.slice_mark = 0
         self.statsd_samples = [] if recorder.statsd is not None else None
@@ -160,6 +200,10 @@ class RequestContext(object):
         try:
             offset = self.bytes_read
             self.bytes_read = offset + nbytes
+            if self.awaiting:   # not AWAIT_CLIENT
+                # the EC commit message: a wait for the other fragments'
+                # servers, not for the client (commit_wait)
+                return
             series = self.kind.observe_read(seconds)
             if seconds >= self.recorder.exemplar_min > 0:
                 note_exemplar(series, seconds, self)
@@ -238,7 +282,7 @@ class RequestContext(object):
 
     def phases(self):
         return (self.running, self.client_wait, self.hub_wait,
-                self.tpool_wait)
+                self.tpool_wait, self.container_wait, self.commit_wait)
 
 
 class TimedInputFields(object):

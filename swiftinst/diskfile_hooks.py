@@ -74,13 +74,24 @@ def _record_detached(ops, diskfile):
 
 # -- helpers called inside swift.obj.diskfile ----------------------------
 
-def _timed_helper(op, func, nesting=False):
-    """Wrap a module-level helper that may run in a native thread.
+def own_seconds(ops, mark, seconds):
+    """``seconds`` of an op, less those of the ops appended to ``ops``
+    since index ``mark`` while it ran: an op that nests others (a rename
+    that fsyncs its directory, an open that quarantines) is charged only
+    its own time, so a request's ops add up to the time spent, never more.
+    """
+    for inner in ops[mark:]:
+        seconds -= inner[1]
+    return seconds
 
-    Some helpers nest (``renamer`` and ``link_fd_to_path`` call
-    ``fsync_dir``): such an outer op (``nesting``) is charged only its own
-    time, less the ops appended while it ran, so the ops of one PUT add up
-    to the time spent, never more.
+
+def _timed_helper(op, func, nesting=False, on_hub=True):
+    """Wrap a module-level helper (or a method) that may run in a native
+    thread.
+
+    A ``nesting`` op is charged only its own time (see own_seconds).  One
+    that is not timed ``on_hub`` is, there, part of the op that called it
+    (``drop_buffer_cache`` in a write or a read).
     """
     @functools.wraps(func)
     def timed(*args, **kwargs):
@@ -90,7 +101,10 @@ def _timed_helper(op, func, nesting=False):
             ops = None
         if ops is None:
             try:
-                return _timed_outside_tpool(op, func, *args, **kwargs)
+                if not on_hub:
+                    return func(*args, **kwargs)
+                return _timed_outside_tpool(op, func, nesting, *args,
+                                            **kwargs)
             except BaseException as exc:
                 drop_own_frame(exc)
                 raise
@@ -103,14 +117,12 @@ def _timed_helper(op, func, nesting=False):
             raise
         finally:
             seconds = _monotonic() - started
-            if nesting:
-                for inner in ops[mark:]:
-                    seconds -= inner[1]
-            ops.append((op, seconds))
+            ops.append((op, own_seconds(ops, mark, seconds)
+                        if nesting else seconds))
     return timed
 
 
-def _timed_outside_tpool(op, func, *args, **kwargs):
+def _timed_outside_tpool(op, func, nesting, *args, **kwargs):
     """A helper called without tpool: timed if on the hub inside a
     request, else untouched (some other native thread of ours or Swift's;
     without a diskfile, work outside a request has no device).
@@ -120,11 +132,14 @@ def _timed_outside_tpool(op, func, *args, **kwargs):
             else _active_get(_getcurrent())
         if ctx is None:
             return func(*args, **kwargs)
+        mark = len(ctx.disk_ops)
         started = _monotonic()
         try:
             return func(*args, **kwargs)
         finally:
-            ctx.add_disk_op(op, _monotonic() - started)
+            seconds = _monotonic() - started
+            ctx.add_disk_op(op, own_seconds(ctx.disk_ops, mark, seconds)
+                            if nesting else seconds)
     except BaseException as exc:
         drop_own_frame(exc)
         raise
@@ -193,10 +208,19 @@ def _record_method_detached(of_writer, op, seconds, instance):
 
 def _timed_method(op, method, of_writer):
     """Time ``method`` of a DiskFile, or of a DiskFileWriter (``of_writer``)
-    whose ops are then charged to its ``_diskfile``.
+    whose ops are then charged to its ``_diskfile``; less the ops it
+    nests (see own_seconds).
     """
     @functools.wraps(method)
     def timed(self, *args, **kwargs):
+        if _recorder is None:
+            try:
+                return method(self, *args, **kwargs)
+            except BaseException as exc:
+                drop_own_frame(exc)
+                raise
+        ctx = _active_get(_getcurrent())
+        mark = 0 if ctx is None else len(ctx.disk_ops)
         started = _monotonic()
         try:
             return method(self, *args, **kwargs)
@@ -204,14 +228,142 @@ def _timed_method(op, method, of_writer):
             drop_own_frame(exc)
             raise
         finally:
-            if _recorder is not None:
-                seconds = _monotonic() - started
-                ctx = _active_get(_getcurrent())
-                if ctx is not None:
-                    ctx.add_disk_op(op, seconds)
-                else:
-                    _record_method_detached(of_writer, op, seconds, self)
+            _hub_op_done(op, started, ctx, mark, of_writer, self)
     return timed
+
+
+def _hub_op_done(op, started, ctx, mark, of_writer, instance):
+    """An op on the hub that began at ``started`` has ended: into the
+    request's ops (``ctx``, with ``mark`` ops before it), or recorded for
+    ``instance``'s device outside any request.
+    """
+    seconds = _monotonic() - started
+    if ctx is not None:
+        ctx.add_disk_op(op, own_seconds(ctx.disk_ops, mark, seconds))
+    elif _recorder is not None:
+        _record_method_detached(of_writer, op, seconds, instance)
+
+
+def _timed_reads(method):
+    """BaseDiskFileReader._inner_iter: each chunk it reads from the data
+    file is a ``read``, from the moment it is asked for to the moment it
+    is yielded; the time the caller spends sending it is not.
+    """
+    @functools.wraps(method)
+    def _inner_iter(self):
+        chunks = method(self)
+        if _recorder is None:
+            return chunks
+        return _timed_chunks(chunks, self)
+    return _inner_iter
+
+
+def _timed_chunks(chunks, reader):
+    try:
+        while True:
+            ctx = _active_get(_getcurrent())
+            mark = 0 if ctx is None else len(ctx.disk_ops)
+            started = _monotonic()
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                # the read that found the end of the file
+                _hub_op_done('read', started, ctx, mark, True, reader)
+                return
+            _hub_op_done('read', started, ctx, mark, True, reader)
+            yield chunk
+    except BaseException as exc:
+        drop_own_frame(exc)
+        raise
+    finally:
+        chunks.close()
+
+
+def _timed_pickle(method):
+    """BaseDiskFileManager.pickle_async_update: the op ``async_pending``,
+    its fsyncs included, on the hub: in the request's own greenthread
+    (delete_at_update) or in a container update's.
+    """
+    @functools.wraps(method)
+    def pickle_async_update(self, device, account, container, obj, data,
+                            timestamp, policy, *args, **kwargs):
+        recorder = _recorder
+        if recorder is None or not hub.on_hub_thread():
+            try:
+                return method(self, device, account, container, obj, data,
+                              timestamp, policy, *args, **kwargs)
+            except BaseException as exc:
+                drop_own_frame(exc)
+                raise
+        current = _getcurrent()
+        ctx = _active_get(current)
+        mark = 0 if ctx is None else len(ctx.disk_ops)
+        started = _monotonic()
+        try:
+            return method(self, device, account, container, obj, data,
+                          timestamp, policy, *args, **kwargs)
+        except BaseException as exc:
+            drop_own_frame(exc)
+            raise
+        finally:
+            seconds = _monotonic() - started
+            if ctx is not None:
+                # its own fsyncs are part of it
+                del ctx.disk_ops[mark:]
+            update = context.update_of(current)
+            if update is not None:
+                update.pickled = True
+                update.pickle_seconds += seconds
+            try:
+                recorder.async_pending(device, policy, seconds, ctx)
+            except Exception:
+                recorder.error('diskfile')
+    return pickle_async_update
+
+
+class _TimedLock(object):
+    """A lock's context manager whose ``__enter__`` (the wait for the
+    lock) is the request's op ``op``.
+    """
+
+    __slots__ = ('_lock', '_op')
+
+    def __init__(self, lock, op):
+        self._lock = lock
+        self._op = op
+
+    def __enter__(self):
+        ctx = _active_get(_getcurrent()) if _recorder is not None else None
+        mark = 0 if ctx is None else len(ctx.disk_ops)
+        started = _monotonic()
+        try:
+            return self._lock.__enter__()
+        except BaseException as exc:
+            drop_own_frame(exc)
+            raise
+        finally:
+            if ctx is not None:
+                _hub_op_done(self._op, started, ctx, mark, False, None)
+
+    def __exit__(self, *exc_info):
+        try:
+            return self._lock.__exit__(*exc_info)
+        except BaseException as exc:
+            drop_own_frame(exc)
+            raise
+
+
+def _timed_lock(op):
+    def wrap(method):
+        @functools.wraps(method)
+        def locking(self, *args, **kwargs):
+            try:
+                return _TimedLock(method(self, *args, **kwargs), op)
+            except BaseException as exc:
+                drop_own_frame(exc)
+                raise
+        return locking
+    return wrap
 
 
 def _timed_write(method):
@@ -263,6 +415,8 @@ _HELPERS = (
     ('write_metadata', 'xattr_write'),
     ('fsync', 'fsync'),
     ('fdatasync', 'fdatasync'),
+    ('drop_buffer_cache', 'drop_cache'),
+    ('invalidate_hash', 'partition_lock'),
     ('renamer', 'rename'),
     ('link_fd_to_path', 'linkat'),
     ('fsync_dir', 'dir_fsync'),
@@ -270,12 +424,39 @@ _HELPERS = (
 # Helpers that fsync directories themselves, through their own module's
 # fsync_dir.
 _FSYNCING_DIRS = ('renamer', 'link_fd_to_path')
+# Helpers timed only in tpool threads: on the hub, part of their caller.
+_TPOOL_ONLY = ('drop_buffer_cache',)
+
+
+def _timed_static(op):
+    def wrap(function):
+        return staticmethod(_timed_helper(op, function.__func__))
+    return wrap
+
+
+def _timed_in_thread(op, nesting=False):
+    return lambda method: _timed_helper(op, method, nesting)
+
+
+# (class, method, wrapper factory)
 _METHODS = (
     ('BaseDiskFileWriter', 'open',
      lambda m: _timed_method('open', m, of_writer=True)),
     ('BaseDiskFileWriter', 'write', _timed_write),
     ('BaseDiskFile', 'open',
      lambda m: _timed_method('metadata_read', m, of_writer=False)),
+    ('BaseDiskFileReader', '_inner_iter', _timed_reads),
+    ('BaseDiskFileManager', 'pickle_async_update', _timed_pickle),
+    # _finalize_put's call, through the manager
+    ('BaseDiskFileManager', 'invalidate_hash',
+     _timed_static('partition_lock')),
+    ('BaseDiskFileManager', 'cleanup_ondisk_files',
+     _timed_in_thread('cleanup', nesting=True)),
+    ('BaseDiskFileManager', 'replication_lock',
+     _timed_lock('replication_lock')),
+    # EC's durable rename: its own time, less the fsync_dir and cleanup
+    ('ECDiskFileWriter', '_finalize_durable',
+     _timed_in_thread('rename', nesting=True)),
 )
 
 
@@ -340,7 +521,8 @@ def install(recorder):
             continue
         helper = getattr(diskfile, name)
         nesting = name in _FSYNCING_DIRS
-        _replace(diskfile, name, _timed_helper(op, helper, nesting))
+        _replace(diskfile, name, _timed_helper(
+            op, helper, nesting, on_hub=name not in _TPOOL_ONLY))
         if nesting:
             _hook_nested_fsync_dir(helper, diskfile)
     if hasattr(getattr(diskfile, 'tpool', None), 'execute'):

@@ -14,7 +14,8 @@
 # limitations under the License.
 
 """Disk state beside the latencies: space and inodes per device, XFS's own
-counters, and the kernel's dentry and inode caches.
+counters, the kernel's dentry and inode caches, and the backlog of async
+pendings that swift-recon-cron counted.
 
 When a disk holds millions of small objects, its inode and dentry caches
 stop fitting in RAM; ``open``, ``mkdir`` and ``listdir`` then read from
@@ -32,6 +33,7 @@ counters count since mount), so nothing is summed across workers.
 
 import errno
 import fcntl
+import json
 import marshal
 import os
 import time
@@ -41,6 +43,8 @@ from swiftinst.series import Series
 
 STATE_FILE = 'diskstate'
 LOCK_FILE = 'diskstate.lock'
+# swift-recon-cron's counts, in the recon cache (Swift's RECON_OBJECT_FILE)
+RECON_OBJECT_FILE = 'object.recon'
 XFS_STATS = '/sys/fs/xfs/%s/stats/stats'
 # A sample older than this many intervals is not shown: its sampler died
 # and nobody has taken over.
@@ -118,11 +122,29 @@ def _read(path):
         return f.read()
 
 
-def sample(devices_dir, proc_root='/proc', sys_root='/sys'):
+def async_pending_backlog(recon_cache_path):
+    """The async pendings that swift-recon-cron last counted on this node
+    (``object.recon``'s ``async_pending``), or None.  It walks the
+    ``async_pending`` directories itself, so nothing here has to.
+    """
+    try:
+        with open(os.path.join(recon_cache_path, RECON_OBJECT_FILE)) as f:
+            backlog = json.load(f).get('async_pending')
+    except (OSError, ValueError, AttributeError):
+        return None
+    return backlog if isinstance(backlog, int) and backlog >= 0 else None
+
+
+def sample(devices_dir, proc_root='/proc', sys_root='/sys',
+           recon_cache_path=None):
     """Everything, now: ``{(metric name, labels): value}``.  May block on a
     sick disk; call it from a native thread.
     """
     values = {}
+    backlog = async_pending_backlog(recon_cache_path) \
+        if recon_cache_path else None
+    if backlog is not None:
+        values[(metrics.ASYNC_PENDING_BACKLOG.name, ())] = backlog
     try:
         devices = sorted(os.listdir(devices_dir))
     except OSError:
@@ -174,9 +196,11 @@ def sample(devices_dir, proc_root='/proc', sys_root='/sys'):
 class DiskStateSampler(object):
     """Runs in every worker; samples only while it holds the lock."""
 
-    def __init__(self, devices_dir, metrics_dir, interval, xfs_names=None):
+    def __init__(self, devices_dir, metrics_dir, interval, xfs_names=None,
+                 recon_cache_path=None):
         self.devices_dir = devices_dir
         self.metrics_dir = metrics_dir
+        self.recon_cache_path = recon_cache_path
         self.interval = interval
         # the XFS counters published (the series profile's); None: all
         self._left_out = frozenset() if xfs_names is None else frozenset(
@@ -214,7 +238,8 @@ class DiskStateSampler(object):
         """
         if not self.elected():
             return False
-        blob = marshal.dumps((time.time(), sample(self.devices_dir)))
+        blob = marshal.dumps((time.time(), sample(
+            self.devices_dir, recon_cache_path=self.recon_cache_path)))
         path = os.path.join(self.metrics_dir, STATE_FILE)
         tmp = '%s.%d.tmp' % (path, os.getpid())
         with open(tmp, 'wb') as f:

@@ -19,7 +19,8 @@ Everything swiftinst needs from the concurrency library is here, and
 nothing else in swiftinst imports eventlet or greenlet:
 
 * which greenthread is running (``getcurrent``), and starting or pausing
-  one (``spawn_n``, ``sleep``);
+  one (``spawn_n``, ``sleep``); what a green timeout raises
+  (``Timeout``);
 * the real, unpatched thread primitives for code that runs in native
   threads (``original``, ``native_ident``, ``native_local``,
   ``native_lock``, ``native_sleep``) and whether the caller runs on the
@@ -64,6 +65,8 @@ _tpool = _eventlet.tpool
 getcurrent = greenlet.getcurrent
 spawn_n = _eventlet.spawn_n
 sleep = _eventlet.sleep
+# what a timed-out green wait raises (Swift's ConnectionTimeout is one)
+Timeout = _eventlet.Timeout
 original = _patcher.original
 
 native_ident = original('_thread').get_ident

@@ -68,9 +68,12 @@ INSTRUMENTATION_ERRORS = MetricDef(
 REQUEST_PHASE = MetricDef(
     'swift_object_request_phase_seconds', HISTOGRAM,
     'A request\'s wall time split by what its greenthread was doing: '
-    'running (holding the event loop), client_wait (waiting while the loop '
-    'was idle), hub_wait (ready, or its data there, while other '
-    'greenthreads held the loop), tpool_wait (waiting for a tpool thread).  '
+    'running (holding the event loop), client_wait (waiting for its client '
+    'while the loop was idle), hub_wait (ready, or its data there, while '
+    'other greenthreads held the loop), tpool_wait (waiting for a tpool '
+    'thread), container_wait (waiting for its container updates), '
+    'commit_wait (an EC PUT waiting for the proxy\'s commit, which comes '
+    'once the other fragments are written).  '
     'The device label is empty unless series_profile is full; per device, '
     'see swift_object_device_phase_seconds.',
     ('method', 'device', 'policy', 'phase'))
@@ -88,6 +91,23 @@ HUB_BLOCKED = MetricDef(
 HUB_LAG = MetricDef(
     'swift_object_hub_lag_seconds', HISTOGRAM,
     'How late a timer set every hub_lag_interval fired.',
+    ())
+CONTAINER_UPDATE = MetricDef(
+    'swift_object_container_update_seconds', HISTOGRAM,
+    'Duration of each container update (one per container replica, and '
+    'the expirer queue\'s), observed when it ends, also after its request '
+    'has returned: ok, error (a non-2xx answer, a refused connection) or '
+    'timeout.',
+    ('outcome',))
+ASYNC_PENDINGS = MetricDef(
+    'swift_object_async_pendings', COUNTER,
+    'Container updates saved as async pendings (pickle_async_update) for '
+    'the object-updater to send later, per device of the object.',
+    ('device',))
+ASYNC_PENDING_BACKLOG = MetricDef(
+    'swift_object_async_pending_backlog', GAUGE,
+    'Async pendings waiting on the node, as the object-updater\'s last '
+    'sweep left them in its recon cache (object.recon).',
     ())
 SUPPRESSED_WARNINGS = MetricDef(
     'swift_object_suppressed_warnings', COUNTER,
@@ -157,7 +177,8 @@ _XFS_BY_NAME = {definition.name: definition
 XFS_IG_ATTEMPTS = _XFS_BY_NAME['swift_object_xfs_ig_attempts']
 XFS_IG_MISSED = _XFS_BY_NAME['swift_object_xfs_ig_missed']
 
-DISK_STATE_METRICS = (DEVICE_BYTES_TOTAL, DEVICE_BYTES_USED,
+DISK_STATE_METRICS = (ASYNC_PENDING_BACKLOG, DEVICE_BYTES_TOTAL,
+                      DEVICE_BYTES_USED,
                       DEVICE_INODES_TOTAL, DEVICE_INODES_USED,
                       NODE_DENTRIES, NODE_DENTRIES_UNUSED, NODE_INODES,
                       NODE_INODES_FREE) + tuple(
@@ -165,18 +186,28 @@ DISK_STATE_METRICS = (DEVICE_BYTES_TOTAL, DEVICE_BYTES_USED,
 
 ALL_METRICS = (INPUT_READ, DISK_OP, REQUEST, DEVICE_REQUEST, INPUT_BYTES,
                SLOW_READS, INSTRUMENTATION_ERRORS, REQUEST_PHASE,
-               DEVICE_PHASE, HUB_BLOCKED, HUB_LAG,
-               SUPPRESSED_WARNINGS) + DISK_STATE_METRICS
+               DEVICE_PHASE, HUB_BLOCKED, HUB_LAG, CONTAINER_UPDATE,
+               ASYNC_PENDINGS, SUPPRESSED_WARNINGS) + DISK_STATE_METRICS
 BY_NAME = {m.name: m for m in ALL_METRICS}
 
-# The steps of the object write path that diskfile_hooks times, plus the
-# metadata read on the read side.  'rename' and 'linkat' are named for the
-# call that actually made the object visible.
-DISK_OPS = ('open', 'write', 'fdatasync', 'xattr_write', 'fsync', 'rename',
-            'linkat', 'dir_fsync', 'tpool_wait', 'metadata_read')
+# The steps of the object path that diskfile_hooks times.  'rename' and
+# 'linkat' are named for the call that actually made the object visible;
+# 'tpool_wait' is the wait for a free tpool thread, not work.
+DISK_OPS = ('open', 'write', 'fdatasync', 'xattr_write', 'fsync',
+            'drop_cache', 'partition_lock', 'rename', 'linkat', 'dir_fsync',
+            'cleanup', 'tpool_wait', 'metadata_read', 'read',
+            'async_pending', 'replication_lock')
+# The ops that run in tpool threads, holding one while they last (some
+# run on the hub too, outside _finalize_put).
+TPOOL_OPS = ('fdatasync', 'xattr_write', 'fsync', 'drop_cache',
+             'partition_lock', 'rename', 'linkat', 'dir_fsync', 'cleanup')
+
+# Outcomes of a container update (CONTAINER_UPDATE).
+UPDATE_OUTCOMES = ('ok', 'error', 'timeout')
 
 # How a request's wall time is split (REQUEST_PHASE), in that order.
-PHASES = ('running', 'client_wait', 'hub_wait', 'tpool_wait')
+PHASES = ('running', 'client_wait', 'hub_wait', 'tpool_wait',
+          'container_wait', 'commit_wait')
 # Where a greenthread held the hub (HUB_BLOCKED): a hooked disk op, elsewhere
 # in a request (Swift's own code), or a greenthread serving no request.
 WHERE_REQUEST = 'request'
@@ -184,7 +215,8 @@ WHERE_OTHER = 'other'
 
 # Every component that counts INSTRUMENTATION_ERRORS.  Each worker starts
 # them at 0, so an alert on their increase has a series to watch.
-ERROR_COMPONENTS = ('request', 'input', 'diskfile', 'eventloop', 'scrape',
+ERROR_COMPONENTS = ('request', 'input', 'diskfile', 'server', 'eventloop',
+                    'scrape',
                     'statsd', 'store', 'store_corrupt', 'store_layout',
                     'diskstate')
 

@@ -28,7 +28,8 @@ import ipaddress
 
 from swift.common.utils import get_logger
 
-from swiftinst import compiled, diskfile_hooks, metrics, offhub
+from swiftinst import (compiled, diskfile_hooks, metrics, offhub,
+                       server_hooks)
 from swiftinst.config import parse_config
 from swiftinst.diskstate import DiskStateSampler
 from swiftinst.eventloop import EventLoopAccounting
@@ -65,11 +66,12 @@ class InstrumentMiddleware(RequestPath):
             else None
         self.disk_state = DiskStateSampler(
             config.devices, config.metrics_dir, config.disk_state_interval,
-            config.series_profile.xfs_counters)
+            config.series_profile.xfs_counters, config.recon_cache_path)
         self.worker = WorkerLifecycle(config, self.store, self.recorder,
                                       self.disk_state, self.event_loop)
         self.logger.info('swiftinst: %s', compiled.describe())
-        missing = diskfile_hooks.install(self.recorder)
+        missing = diskfile_hooks.install(self.recorder) + \
+            server_hooks.install(self.recorder)
         if missing:
             self.logger.warning(
                 'swiftinst: this Swift has no %s; those disk timings are '

@@ -71,6 +71,7 @@ cdef class Recorder:
     cdef dict _targets_by_path
     cdef readonly dict _kinds
     cdef readonly dict _kinds_by_raw
+    cdef dict _updates
 
     cpdef RequestKind kind(self, method, device, policy)
 

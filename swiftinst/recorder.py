@@ -253,7 +253,7 @@ class Recorder(object):
                  'slow_read_threshold', 'phases', 'slow_request_threshold',
                  'exemplar_min', 'profile', 'limiters', '_logged_components',
                  '_disk_targets', '_targets_by_path', '_kinds',
-                 '_kinds_by_raw')
+                 '_kinds_by_raw', '_updates')
 
     def __init__(self, store, statsd, logger, slow_read_threshold, labels,
                  phases=False, slow_request_threshold=0.0,
@@ -280,6 +280,8 @@ class Recorder(object):
         # their own labels -> the same RequestKind (see kind())
         self._kinds = {}
         self._kinds_by_raw = {}
+        # outcome -> the container-update histogram, created at first use
+        self._updates = {}
 
     def error(self, component, message=None):
         """Count a failure inside instrumentation; log it the first time.
@@ -373,6 +375,39 @@ class Recorder(object):
         if target is not None:
             target.observe(ops)
 
+    def container_update(self, update):
+        """A container update (server_hooks.ContainerUpdate) has ended."""
+        outcome = update.outcome
+        if outcome is None:
+            return   # no container server was asked
+        series = self._updates.get(outcome)
+        if series is None:
+            series = self._updates[outcome] = self.store.histogram(
+                (metrics.CONTAINER_UPDATE.name, (outcome,)))
+        series.observe(update.seconds)
+        txn_id = update.txn_id
+        if update.seconds >= self.exemplar_min > 0 and txn_id and \
+                len(txn_id) <= MAX_EXEMPLAR_TXN_ID:
+            series.exemplar(update.seconds, txn_id, time.time())
+        if self.statsd is not None:
+            self.statsd.send([('container_update.%s' % outcome,
+                               update.seconds)], self)
+
+    def async_pending(self, device, policy, seconds, ctx):
+        """One async pending written for an object on ``device`` (its raw
+        name) in ``policy`` (a storage policy), in ``seconds``; by the
+        request of ``ctx`` itself, or (None) by a container update's
+        greenthread.
+        """
+        device = self.labels.device(device)
+        self.store.inc((metrics.ASYNC_PENDINGS.name, (device,)))
+        if ctx is not None:
+            ctx.add_disk_op('async_pending', seconds)
+            return
+        target = self.disk_target(device, device_policy(
+            self.profile, self.labels.policy(str(int(policy)))))
+        target.observe([('async_pending', seconds)])
+
     def slow_read(self, ctx, started, seconds, offset, nbytes, hub_wait):
         self.store.inc((metrics.SLOW_READS.name, ctx.kind.labels))
         if ctx.statsd_samples is not None:
@@ -407,13 +442,16 @@ class Recorder(object):
         for op, op_seconds in ctx.disk_ops:
             ops[op] += op_seconds
         self.logger.warning(
-            'Slow request: %s %.3fs, status %s%s; disk: %s (%s)%s',
+            'Slow request: %s %.3fs, status %s%s; disk: %s%s (%s)%s',
             ctx.method,
             seconds, (ctx.status or '-').split(' ')[0],
             ' (%s)' % ', '.join('%s %.3fs' % pair for pair in zip(
                 metrics.PHASES, ctx.phases())) if self.phases else '',
             ', '.join('%s %.3fs' % (op, ops[op]) for op in metrics.DISK_OPS
                       if op in ops) or 'none',
+            '; container updates: %s' % ', '.join(
+                update.describe() for update in ctx.updates)
+            if ctx.updates else '',
             _identify(ctx), limiter.note())
 
     def finish_extras(self, ctx, seconds):

@@ -17,6 +17,9 @@
 cimport cython
 from swiftinst.context cimport RequestContext
 
+# what a request waits for (see context), as C ints
+cdef int AWAIT_CLIENT, AWAIT_CONTAINER, AWAIT_UPDATES
+
 cdef class TraceState:
     cdef public double idle_total
     cdef public double last_switch
@@ -30,7 +33,8 @@ cdef class Culprit:
     cdef readonly object device
     cdef readonly object where
     cdef readonly object txn_id
+    cdef readonly object updating
 
 @cython.locals(st=TraceState, active=dict, ctx=RequestContext, now=double, held=double,
-               waited=double, in_tpool=double, idle=double)
+               waited=double, part=double)
 cpdef on_switch(event, args)

@@ -18,10 +18,20 @@ event-loop accounting (see eventloop), compiled with the request path.
 
 At every switch, the time since the previous one is charged to the
 greenthread switching out (``running``); a request's greenthread
-switching back in has its wait split into ``client_wait`` (the part
-during which the hub sat idle in its poll), ``hub_wait`` (other
-greenthreads held the hub) or, while it waited for a tpool thread,
-``tpool_wait`` up to the moment that thread finished.  A greenthread that
+switching back in has its wait split by what it waited for
+(``RequestContext.awaiting``) into:
+
+* a tpool thread: ``tpool_wait`` up to the moment the thread finished;
+* the container updates it spawned (``container_update``):
+  ``container_wait`` up to the moment the last of them ended;
+* a socket (its client's; a container server's in ``delete_at_update``;
+  the proxy's EC commit message): the part during which the hub sat idle
+  in its poll, as ``client_wait``, ``container_wait`` or
+  ``commit_wait`` (nothing had arrived for anyone, so nothing for it
+  either);
+
+and the rest of the wait is ``hub_wait``: other greenthreads held the
+hub while it could have run.  A greenthread that
 held the hub longer than the threshold is a *hub block*: ``on_switch``
 only appends it to a list, since it runs inside a switch and must not log
 or touch anything green; the probe in eventloop reports it.
@@ -33,6 +43,8 @@ import collections
 import time
 
 from swiftinst import context, metrics
+from swiftinst.context import (AWAIT_CLIENT, AWAIT_CONTAINER,
+                               AWAIT_UPDATES)
 
 _monotonic = time.monotonic
 _active = context.active
@@ -68,18 +80,35 @@ state = TraceState()
 _pending_blocks = []
 _recent_blocks = collections.deque(maxlen=32)
 
-HUB_OPS = frozenset(('open', 'write', 'metadata_read'))
+# The ops that may block the hub (the others run in tpool threads, or
+# wait in green sleeps).
+HUB_OPS = frozenset(('open', 'write', 'metadata_read', 'read',
+                     'async_pending', 'rename', 'dir_fsync',
+                     'partition_lock', 'cleanup'))
 
 
 class Culprit(object):
     """Who held the hub: enough to name it in a log line, captured when the
     block is seen (the request may have ended by the time it is logged).
+    A container update's greenthread is named by the request that spawned
+    it, and the container server it was updating.
     """
 
-    __slots__ = ('method', 'device', 'where', 'txn_id')
+    __slots__ = ('method', 'device', 'where', 'txn_id', 'updating')
 
-    def __init__(self, ctx, held):
+    def __init__(self, ctx, held, green=None):
+        self.updating = None
         if ctx is None:
+            update = context.update_of(green) if green is not None else None
+            if update is not None and update.method is not None:
+                self.method = update.method
+                self.device = update.device
+                self.txn_id = update.txn_id
+                self.updating = update.target or '-'
+                self.where = 'async_pending' \
+                    if update.pickle_seconds >= held / 2 \
+                    else metrics.WHERE_REQUEST
+                return
             self.method = metrics.OTHER_METHOD
             self.device = metrics.OTHER_DEVICE
             self.where = metrics.WHERE_OTHER
@@ -97,8 +126,10 @@ class Culprit(object):
         self.where = where
 
     def describe(self):
-        return 'txn %s (%s %s, in %s)' % (self.txn_id or '-', self.method,
-                                          self.device, self.where)
+        return 'txn %s (%s %s, %sin %s)' % (
+            self.txn_id or '-', self.method, self.device,
+            'updating container %s, ' % self.updating
+            if self.updating else '', self.where)
 
 
 def on_switch(event, args):
@@ -117,7 +148,7 @@ def on_switch(event, args):
                 ctx.switched_at = now
                 ctx.idle_mark = st.idle_total
             if held >= st.block_threshold and origin is not st.hub_greenlet:
-                block = (now, held, Culprit(ctx, held))
+                block = (now, held, Culprit(ctx, held, origin))
                 _pending_blocks.append(block)
                 _recent_blocks.append(block)
             ctx = active.get(target)
@@ -125,16 +156,27 @@ def on_switch(event, args):
                 waited = now - ctx.switched_at
                 if ctx.tpool_called is not None:
                     done = ctx.tpool_done
-                    in_tpool = waited if done is None else \
+                    part = waited if done is None else \
                         min(max(done - ctx.switched_at, 0.0), waited)
-                    ctx.tpool_wait += in_tpool
-                    ctx.hub_wait += waited - in_tpool
+                    ctx.tpool_wait += part
+                elif ctx.awaiting == AWAIT_UPDATES:
+                    # until the last of its container updates ended
+                    part = waited if ctx.updates_pending > 0 else \
+                        min(max(ctx.updates_done - ctx.switched_at, 0.0),
+                            waited)
+                    ctx.container_wait += part
                 else:
-                    idle = st.idle_total - ctx.idle_mark
-                    if idle > waited:
-                        idle = waited
-                    ctx.client_wait += idle
-                    ctx.hub_wait += waited - idle
+                    # a socket: whatever of the wait the hub sat idle
+                    part = st.idle_total - ctx.idle_mark
+                    if part > waited:
+                        part = waited
+                    if ctx.awaiting == AWAIT_CLIENT:
+                        ctx.client_wait += part
+                    elif ctx.awaiting == AWAIT_CONTAINER:
+                        ctx.container_wait += part
+                    else:
+                        ctx.commit_wait += part
+                ctx.hub_wait += waited - part
                 ctx.switched_at = now
                 ctx.slice_mark = len(ctx.disk_ops)
         except Exception:

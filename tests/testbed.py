@@ -51,9 +51,9 @@ def all_policies_available():
     return os.geteuid() == 0
 
 
-class ObjectServer(server.ObjectServer):
-    """The demo's server, reading its own swift.conf where root can make
-    it (see all_policies_available).
+class OwnSwiftConf(object):
+    """A demo server reading its own swift.conf where root can make it
+    (see all_policies_available).
     """
 
     def wrap_command(self, command):
@@ -63,6 +63,14 @@ class ObjectServer(server.ObjectServer):
                     '-c', 'mount --bind "$0" /etc/swift && exec "$@"',
                     self.swift_dir] + command
         return super().wrap_command(command)
+
+
+class ObjectServer(OwnSwiftConf, server.ObjectServer):
+    """The demo's object server, with the testbed's swift.conf."""
+
+
+class ContainerServer(OwnSwiftConf, server.ContainerServer):
+    """The demo's container server, with the testbed's swift.conf."""
 
 
 class LoopXfs(object):

@@ -24,6 +24,7 @@ current user, in a temporary directory, and logs through Swift's own
 """
 
 import http.client
+import json
 import os
 import pwd
 import shutil
@@ -150,6 +151,9 @@ class ObjectServer(object):
     are nodes of a fleet on one machine.
     """
 
+    # swift-<SERVER>-server, running egg:swift#<SERVER>
+    SERVER = 'object'
+
     def __init__(self, root=None, devices=('sda', 'sdb'), workers=2,
                  filter_options=None, server_options=None, env=None,
                  devices_root=None, instrument=True, command_prefix=(),
@@ -172,7 +176,8 @@ class ObjectServer(object):
         self.port = port or free_port(host)
         self.log = UdpListener()
         self.proc = None
-        self.conf_path = os.path.join(self.swift_dir, 'object-server.conf')
+        self.conf_path = os.path.join(self.swift_dir,
+                                      '%s-server.conf' % self.SERVER)
         for device in self.devices:
             os.makedirs(os.path.join(self.devices_dir, device), exist_ok=True)
         os.makedirs(self.swift_dir, exist_ok=True)
@@ -191,11 +196,11 @@ class ObjectServer(object):
         default.update(self.server_options)
         filters = {'metrics_dir': self.metrics_dir}
         filters.update(self.filter_options)
-        pipeline = 'instrument object-server' if self.instrument \
-            else 'object-server'
+        app = '%s-server' % self.SERVER
+        pipeline = 'instrument ' + app if self.instrument else app
         lines = ['[DEFAULT]'] + ['%s = %s' % kv for kv in default.items()]
         lines += ['', '[pipeline:main]', 'pipeline = %s' % pipeline, '',
-                  '[app:object-server]', 'use = egg:swift#object', '',
+                  '[app:%s]' % app, 'use = egg:swift#%s' % self.SERVER, '',
                   '[filter:instrument]', 'use = egg:swiftinst#instrument']
         lines += ['%s = %s' % kv for kv in filters.items()]
         with open(self.conf_path, 'w') as f:
@@ -210,7 +215,7 @@ class ObjectServer(object):
         env[OWNER_VARIABLE] = self.root
         with open(self.stderr_path, 'ab') as err:
             command = self.wrap_command(self.command_prefix + [
-                executable('swift-object-server'), self.conf_path])
+                executable('swift-%s-server' % self.SERVER), self.conf_path])
             self.proc = subprocess.Popen(
                 command,
                 stdout=err, stderr=err, env=env, start_new_session=True)
@@ -275,6 +280,13 @@ class ObjectServer(object):
 
     def signal(self, signum):
         os.kill(self.proc.pid, signum)
+
+    def signal_all(self, signum):
+        """``signum`` to the parent and every worker (SIGSTOP: a server
+        that accepts connections and answers nothing, as one whose disk
+        has stopped does).
+        """
+        os.killpg(self.proc.pid, signum)
 
     def stop(self, timeout=15.0):
         if self.proc is None:
@@ -383,3 +395,44 @@ class ObjectServer(object):
         if status != 200:
             raise RuntimeError('/metrics answered %s: %r' % (status, body))
         return body.decode('utf-8')
+
+
+class ContainerServer(ObjectServer):
+    """One swift-container-server process tree, never filtered: what an
+    object server's container updates reach.
+    """
+
+    SERVER = 'container'
+
+    def __init__(self, devices=('sda',), workers=1, **kwargs):
+        kwargs['instrument'] = False
+        super().__init__(devices=devices, workers=workers, **kwargs)
+
+    def create(self, account='a', container='c', partition='0'):
+        """Create the container on every device, as a proxy would."""
+        for device in self.devices:
+            status = self.request('PUT', '/%s/%s/%s/%s' % (
+                device, partition, account, container), headers={
+                    'X-Timestamp': '%.5f' % time.time(),
+                    'X-Backend-Storage-Policy-Index': '0'})[0]
+            if status not in (201, 202):
+                raise RuntimeError('container PUT answered %s' % status)
+        return self
+
+    def update_headers(self, partition='0'):
+        """What a proxy adds to an object PUT, POST or DELETE so that the
+        object server updates this server's copies of the container.
+        """
+        return {'X-Container-Host': ','.join(
+                    '%s:%d' % (self.host, self.port) for _ in self.devices),
+                'X-Container-Device': ','.join(self.devices),
+                'X-Container-Partition': partition}
+
+    def listing(self, device=None, account='a', container='c',
+                partition='0'):
+        """The object names in the container, as this server lists them."""
+        status, _, body = self.request('GET', '/%s/%s/%s/%s?format=json' % (
+            device or self.devices[0], partition, account, container))
+        if status not in (200, 204):
+            raise RuntimeError('container GET answered %s' % status)
+        return [item['name'] for item in json.loads(body or b'[]')]
