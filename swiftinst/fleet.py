@@ -36,8 +36,8 @@ import urllib.request
 
 from swiftinst import metrics, verdict
 from swiftinst.report import ReportError
-from swiftinst.summary import (format_table, format_verdict, phase_shares,
-                               rank_holders)
+from swiftinst.summary import (format_table, format_verdict, own_time,
+                               phase_shares, rank_holders)
 
 # The recording rules this reads, and their expressions: where a
 # Prometheus does not have the rules loaded, the expressions are asked
@@ -104,6 +104,9 @@ def device_queries(node):
         'request_p99': _p99_of(metrics.REQUEST.name, node),
         'request_mean': '(%s) / (%s)' % (requests('_sum'),
                                          requests('_count')),
+        'spent': requests('_sum'),
+        'async_pendings': _increase(metrics.ASYNC_PENDINGS.name + '_total',
+                                    node),
         'read_p99': _p99_of(metrics.INPUT_READ.name, node),
         'slow_reads': _increase(metrics.SLOW_READS.name + '_total', node),
         'ig_miss_ratio': '%s / %s' % (
@@ -115,6 +118,19 @@ def device_queries(node):
 def phase_query(node):
     return _either('_sum', node, metrics.DEVICE_PHASE.name,
                    metrics.REQUEST_PHASE.name, by=_BY + ', phase')
+
+
+def op_seconds_query(node):
+    """Each device's seconds in each disk op."""
+    return _increase(metrics.DISK_OP.name + '_sum', node, _ON_DEVICE,
+                     by=_BY + ', op')
+
+
+def update_queries(node):
+    """Each node's container updates, by outcome: count and seconds."""
+    return {field: _increase(metrics.CONTAINER_UPDATE.name + suffix, node,
+                             by='instance, outcome')
+            for field, suffix in (('count', '_count'), ('seconds', '_sum'))}
 
 
 def holder_queries(node):
@@ -198,9 +214,28 @@ def _device_rows(prometheus, p99s, node):
     phases = collections.defaultdict(dict)
     for labels, value in prometheus.query(phase_query(node.matcher)):
         phases[_place(labels)][labels.get('phase', '')] = value
+    op_seconds = collections.defaultdict(dict)
+    for labels, value in prometheus.query(op_seconds_query(node.matcher)):
+        op_seconds[_place(labels)][labels.get('op', '')] = value
+    # instance -> outcome -> [count, seconds]
+    updates = collections.defaultdict(
+        lambda: collections.defaultdict(lambda: [0, 0.0]))
+    for field, expr in update_queries(node.matcher).items():
+        for labels, value in prometheus.query(expr):
+            pair = updates[labels.get('instance', '')][
+                labels.get('outcome', '')]
+            if field == 'count':
+                pair[0] = round(value)
+            else:
+                pair[1] = value
     for place, row in rows.items():
         row['device'] = place[1]
         row.update(phase_shares(phases.get(place, {})))
+        row.setdefault('spent', math.nan)
+        row['async_pendings'] = round(row.get('async_pendings') or 0)
+        row['updates'] = {outcome: tuple(pair) for outcome, pair
+                          in updates.get(place[0], {}).items() if pair[0]}
+        own_time(row, phases.get(place, {}), op_seconds.get(place, {}))
     return rows
 
 

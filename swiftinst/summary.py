@@ -33,6 +33,13 @@ SLOW = metrics.SLOW_READS.name + '_total'
 PHASE = metrics.REQUEST_PHASE.name
 DEVICE_PHASE = metrics.DEVICE_PHASE.name
 BLOCKED = metrics.HUB_BLOCKED.name
+UPDATE = metrics.CONTAINER_UPDATE.name
+ASYNC_PENDINGS = metrics.ASYNC_PENDINGS.name + '_total'
+# The disk ops a request's greenthread makes itself, on the event loop:
+# with its work in tpool threads, the device's own disk time.  (An async
+# pending is the container's failure, whatever it costs the disk.)
+HUB_DISK_OPS = ('open', 'write', 'metadata_read', 'read',
+                'replication_lock')
 
 
 def _delta_total(after, before, name, **match):
@@ -91,6 +98,39 @@ def phase_shares(spent):
             for phase in metrics.PHASES}
 
 
+def own_time(row, spent, op_seconds):
+    """Add to ``row`` the shares of its request time (``row['spent']``
+    seconds) that the verdict reads besides the phases, from the device's
+    ``spent`` seconds by phase and ``op_seconds`` by disk op: ``disk``
+    (its own disk time), ``tpool_queue`` (waiting for a free tpool
+    thread), ``replication_lock``; and, in seconds, ``tpool_work`` (its
+    ops in tpool threads) and ``tpool_busy`` (the threads' time it took).
+    """
+    total = row['spent']
+    work = {op: op_seconds[op] for op in metrics.TPOOL_OPS
+            if op_seconds.get(op)}
+    queue = op_seconds.get('tpool_wait', 0.0)
+    in_threads = spent.get('tpool_wait', 0.0) - queue
+    busy = max(in_threads, sum(work.values()))
+    row['tpool_work'] = work
+    row['tpool_busy'] = busy
+    row['disk'] = _ratio(sum(op_seconds.get(op, 0.0) for op in HUB_DISK_OPS)
+                         + busy, total)
+    row['tpool_queue'] = _ratio(queue, total)
+    row['replication_lock'] = _ratio(op_seconds.get('replication_lock', 0.0),
+                                     total)
+    return row
+
+
+def container_updates(after, before=None):
+    """The node's container updates: ``{outcome: (count, seconds)}``."""
+    return {outcome: (
+        _delta_total(after, before, UPDATE + '_count', outcome=outcome),
+        _delta_total(after, before, UPDATE + '_sum', outcome=outcome))
+        for outcome in metrics.UPDATE_OUTCOMES
+        if _delta_total(after, before, UPDATE + '_count', outcome=outcome)}
+
+
 def device_rows(after, before=None, seconds=None):
     """One dict per device: counts (or rates, given ``seconds``),
     quantiles in seconds, and its verdict (see verdict).
@@ -100,6 +140,7 @@ def device_rows(after, before=None, seconds=None):
     scrape has one or the other, so their sum is the device's figure.
     """
     rows = []
+    updates = container_updates(after, before)
     for device in devices_in(after):
         def count(name, **match):
             return _delta_total(after, before, name, device=device, **match)
@@ -139,9 +180,15 @@ def device_rows(after, before=None, seconds=None):
                 count(metrics.XFS_IG_ATTEMPTS.name + '_total')),
         }
         # each phase's share of the device's request time
-        row.update(phase_shares({
-            phase: count(DEVICE_PHASE + '_sum', phase=phase) +
-            count(PHASE + '_sum', phase=phase) for phase in metrics.PHASES}))
+        spent = {phase: count(DEVICE_PHASE + '_sum', phase=phase) +
+                 count(PHASE + '_sum', phase=phase)
+                 for phase in metrics.PHASES}
+        row.update(phase_shares(spent))
+        row['spent'] = requests('_sum')
+        row['async_pendings'] = count(ASYNC_PENDINGS)
+        row['updates'] = updates
+        own_time(row, spent, {op: count(DISK + '_sum', op=op)
+                              for op in metrics.DISK_OPS})
         if seconds:
             row['put_rate'] = row['puts'] / seconds
             row['get_rate'] = row['gets'] / seconds

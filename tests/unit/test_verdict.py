@@ -105,8 +105,10 @@ def test_too_few_requests_are_ok():
 def test_every_threshold_is_in_one_place():
     assert set(verdict.THRESHOLDS._fields) >= {
         'disk_floor', 'disk_ratio', 'hub_share', 'client_share'}
+    assert set(verdict.THRESHOLDS._fields) >= {
+        'container_share', 'peers_share', 'tpool_share', 'wait_floor'}
     assert verdict.CAUSES == ('ok', 'disk', 'event_loop', 'client',
-                              'inode_cache')
+                              'inode_cache', 'container', 'peers', 'tpool')
 
 
 def test_seconds_text():
