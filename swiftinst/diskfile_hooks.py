@@ -95,6 +95,8 @@ def _timed_helper(op, func, nesting=False, on_hub=True):
     """
     @functools.wraps(func)
     def timed(*args, **kwargs):
+        # first: the wrapper's own cost is part of the op it times
+        started = _monotonic()
         try:
             ops = _native_local.ops
         except AttributeError:
@@ -109,7 +111,6 @@ def _timed_helper(op, func, nesting=False, on_hub=True):
                 drop_own_frame(exc)
                 raise
         mark = len(ops) if nesting else 0
-        started = _monotonic()
         try:
             return func(*args, **kwargs)
         except BaseException as exc:
@@ -419,11 +420,14 @@ _HELPERS = (
     ('invalidate_hash', 'partition_lock'),
     ('renamer', 'rename'),
     ('link_fd_to_path', 'linkat'),
+    # a partition power increase links each new object into its next
+    # partition too
+    ('relink_paths', 'linkat'),
     ('fsync_dir', 'dir_fsync'),
 )
 # Helpers that fsync directories themselves, through their own module's
 # fsync_dir.
-_FSYNCING_DIRS = ('renamer', 'link_fd_to_path')
+_FSYNCING_DIRS = ('renamer', 'link_fd_to_path', 'relink_paths')
 # Helpers timed only in tpool threads: on the hub, part of their caller.
 _TPOOL_ONLY = ('drop_buffer_cache',)
 
@@ -451,6 +455,10 @@ _METHODS = (
     ('BaseDiskFileManager', 'invalidate_hash',
      _timed_static('partition_lock')),
     ('BaseDiskFileManager', 'cleanup_ondisk_files',
+     _timed_in_thread('cleanup', nesting=True)),
+    # during a partition power increase, the cleanup of the other
+    # partition's copy
+    ('BaseDiskFileWriter', '_part_power_cleanup',
      _timed_in_thread('cleanup', nesting=True)),
     ('BaseDiskFileManager', 'replication_lock',
      _timed_lock('replication_lock')),

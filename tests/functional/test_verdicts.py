@@ -221,3 +221,53 @@ def test_a_cold_inode_cache_is_the_inode_cache(request):
                     r'of inode lookups missed the cache$',
                     verdicts['sda']['reason']), verdicts
     assert verdicts['sdb']['cause'] == 'ok', verdicts
+
+
+def test_a_device_starved_of_tpool_threads_names_who_held_them(request):
+    """One worker with two tpool threads, and 0.3 s fsyncs on sdb: sda's
+    PUTs wait for threads that sdb's fsyncs hold.  A naive rule reads sda
+    as ok (its own fsyncs are fast); the verdict names sdb.
+    """
+    server = start_server(request, workers=1, env=slow_disk_env(
+        fsync_delay=0.3, fsync_path='/sdb/'), server_options={
+            'eventlet_tpool_num_threads': '2'})
+
+    def load():
+        in_threads(*[(put_many, (server, device, 3, 'tp%d' % i))
+                     for device in ('sda', 'sdb') for i in range(3)])
+    verdicts, report = report_during(server, load, 16)
+    rows = {row['device']: row for row in report['devices']}
+    assert verdicts['sda']['cause'] == 'tpool', rows
+    # '91 % of request time waiting for a free tpool thread; held by sdb
+    # in fsync; see servers_per_port' (or its directory fsyncs)
+    assert re.match(r'\d+ % of request time waiting for a free tpool '
+                    r'thread; held by sdb in (dir_)?fsync; see '
+                    r'servers_per_port$', verdicts['sda']['reason']), rows
+    # its own fsyncs are fast: the disk rule alone says nothing of sda
+    assert rows['sda']['fsync_p99'] < 0.05, rows['sda']
+    # sdb waits mostly behind its own fsyncs: its disk
+    assert verdicts['sdb']['cause'] == 'disk', rows
+
+
+def test_clients_stalling_beside_a_noisy_fsync_are_the_client(request):
+    """sda's fsyncs take 80 ms, many times sdb's: the disk rule alone would
+    blame sda's disk.  But its clients stall 0.6 s mid-body, and most of
+    its request time is theirs.
+    """
+    server = start_server(request, env=slow_disk_env(
+        fsync_delay=0.08, fsync_path='/sda/'), filter_options={
+            'slow_read_threshold': '0.3'})
+
+    def stall(i):
+        status = server.put_slowly('/sda/2/a/c/noisy-%d' % i, 8192, 4096,
+                                   0.6, 'tx' + uuid.uuid4().hex)
+        assert status.startswith(b'HTTP/1.1 201'), status
+
+    def load():
+        in_threads(*[(stall, (i,)) for i in range(6)] +
+                   [(put_many, (server, 'sdb', 6, 'brisk'))])
+    verdicts, report = report_during(server, load, 8)
+    rows = {row['device']: row for row in report['devices']}
+    assert rows['sda']['fsync_p99'] >= 5 * rows['sdb']['fsync_p99'], rows
+    assert verdicts['sda']['cause'] == 'client', rows
+    assert verdicts['sdb']['cause'] == 'ok', rows

@@ -34,7 +34,8 @@ def make_recorder(store, devices='/nonexistent', slow=1.0, statsd=None,
                           slow, labels, phases=phases)
 
 
-def write_object(devices, body, device='sda', bytes_per_sync=None):
+def write_object(devices, body, device='sda', bytes_per_sync=None,
+                 name='o'):
     """PUT one object through Swift's real DiskFileManager."""
     from swift.common.storage_policy import POLICIES
     from swift.obj.diskfile import DiskFileManager
@@ -46,7 +47,7 @@ def write_object(devices, body, device='sda', bytes_per_sync=None):
     manager = DiskFileManager(conf, logging.getLogger('diskfile'))
     if bytes_per_sync:
         manager.bytes_per_sync = bytes_per_sync
-    df = manager.get_diskfile(device, '0', 'a', 'c', 'o', POLICIES[0])
+    df = manager.get_diskfile(device, '0', 'a', 'c', name, POLICIES[0])
     ts = utils.Timestamp(time.time())
     with df.create(size=len(body)) as writer:
         for i in range(0, len(body), 65536):
