@@ -24,8 +24,9 @@ from the WSGI environment when one is written.  Compiled (see
 
 The registry maps a greenthread to the context of the request it serves,
 and to the container update it runs (see server_hooks).  The diskfile
-hooks and the switch trace use it to attribute time to a request.  A keep-alive connection reuses its greenthread, so entries are
-overwritten, and the size stays bounded by the number of connections.
+hooks and the switch trace use it to attribute time to a request.  A
+keep-alive connection reuses its greenthread, so entries are overwritten,
+and the size stays bounded by the number of connections.
 """
 
 import time

@@ -423,8 +423,9 @@ class ContainerServer(ObjectServer):
         """What a proxy adds to an object PUT, POST or DELETE so that the
         object server updates this server's copies of the container.
         """
-        return {'X-Container-Host': ','.join(
-                    '%s:%d' % (self.host, self.port) for _ in self.devices),
+        hosts = ','.join('%s:%d' % (self.host, self.port)
+                         for _ in self.devices)
+        return {'X-Container-Host': hosts,
                 'X-Container-Device': ','.join(self.devices),
                 'X-Container-Partition': partition}
 

@@ -137,8 +137,8 @@ def test_refused_updates_are_errors(request, containers):
     assert phase(s, 'container_wait') < 0.5
 
 
-def test_an_async_pending_on_a_slow_disk_blocks_the_hub(request,
-                                                         containers):
+def test_an_async_pending_on_a_slow_disk_blocks_the_hub(
+        request, containers):
     """The update fails, and Swift writes its async pending with an fsync
     on the event loop: a hub block, in async_pending, named by the PUT
     that spawned the update.
@@ -161,8 +161,8 @@ def test_an_async_pending_on_a_slow_disk_blocks_the_hub(request,
                      % (txn, containers.port), lines[0]), lines
 
 
-def test_the_expirer_queue_is_waited_for_without_a_cap(request,
-                                                       containers):
+def test_the_expirer_queue_is_waited_for_without_a_cap(
+        request, containers):
     """An object with X-Delete-At: the object server updates the
     expirer's queue container itself, in the request's greenthread, for
     as long as conn_timeout + node_timeout allow.

@@ -35,8 +35,10 @@ def make_recorder(store, devices='/nonexistent', slow=1.0, statsd=None,
 
 
 def write_object(devices, body, device='sda', bytes_per_sync=None,
-                 name='o'):
-    """PUT one object through Swift's real DiskFileManager."""
+                 name='o', logger=None):
+    """PUT one object through Swift's real DiskFileManager (with
+    ``logger``, or a plain one).
+    """
     from swift.common.storage_policy import POLICIES
     from swift.obj.diskfile import DiskFileManager
     utils.HASH_PATH_SUFFIX = utils.HASH_PATH_SUFFIX or b'unit'
@@ -44,7 +46,7 @@ def write_object(devices, body, device='sda', bytes_per_sync=None,
     conf = {'devices': devices, 'mount_check': 'false'}
     if bytes_per_sync:
         conf['mb_per_sync'] = 0
-    manager = DiskFileManager(conf, logging.getLogger('diskfile'))
+    manager = DiskFileManager(conf, logger or logging.getLogger('diskfile'))
     if bytes_per_sync:
         manager.bytes_per_sync = bytes_per_sync
     df = manager.get_diskfile(device, '0', 'a', 'c', name, POLICIES[0])

@@ -120,3 +120,75 @@ def test_the_trace_never_raises_and_chains(clock, monkeypatch):
     switchtrace.on_switch('throw', (None, None))
     assert switchtrace.state.errors == errors + 1
     assert seen == ['switch', 'throw']
+
+
+def test_waiting_for_spawned_updates_is_container_wait_until_the_last(
+        ctx, clock):
+    me, hub = ctx.greenlet, switchtrace.state.hub_greenlet
+    ctx.switched_at = 100.0
+    ctx.awaiting = context.AWAIT_UPDATES
+    ctx.updates_pending = 2
+    switch(me, hub)
+    switchtrace.state.idle_total += 0.5   # the hub sat idle throughout...
+    clock[0] = 100.5
+    switch(hub, me)                       # ... woken by the first update
+    assert ctx.container_wait == pytest.approx(0.5)
+    assert ctx.client_wait == 0 and ctx.hub_wait == 0
+    switch(me, hub)
+    ctx.updates_pending = 0
+    ctx.updates_done = 100.7              # the last ended at 100.7...
+    clock[0] = 100.8                      # ... and others ran till 100.8
+    switch(hub, me)
+    assert ctx.container_wait == pytest.approx(0.7)
+    assert ctx.hub_wait == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize('awaiting, phase', [
+    (context.AWAIT_CLIENT, 'client_wait'),
+    (context.AWAIT_CONTAINER, 'container_wait'),
+    (context.AWAIT_COMMIT, 'commit_wait')])
+def test_a_socket_wait_goes_to_what_the_request_waits_for(
+        ctx, clock, awaiting, phase):
+    me, hub = ctx.greenlet, switchtrace.state.hub_greenlet
+    ctx.switched_at = 100.0
+    ctx.awaiting = awaiting
+    switch(me, hub)
+    switchtrace.state.idle_total += 0.3
+    clock[0] = 100.4
+    switch(hub, me)
+    spent = dict(zip(metrics.PHASES, ctx.phases()))
+    assert spent.pop(phase) == pytest.approx(0.3)
+    assert spent.pop('hub_wait') == pytest.approx(0.1)
+    assert not any(spent.values()), spent
+
+
+def test_a_get_blocked_in_its_read_names_read(tmp_path, clock):
+    recorder = make_recorder(MetricStore(str(tmp_path),
+                                         metrics.DEFAULT_LATENCY_BUCKETS),
+                             phases=True)
+    get = RequestContext(recorder, RequestKind(recorder, 'GET', 'sdb', '0'),
+                         {'HTTP_X_TRANS_ID': 'txget'})
+    try:
+        get.add_disk_op('read', 0.3)
+        clock[0] = 100.31
+        switch(get.greenlet, switchtrace.state.hub_greenlet)
+        culprit = switchtrace._pending_blocks[-1][2]
+        assert (culprit.method, culprit.device, culprit.where) == \
+            ('GET', 'sdb', 'read')
+    finally:
+        context.unregister(get, get.greenlet)
+
+
+def test_a_block_in_a_container_update_names_its_request(ctx, clock):
+    from swiftinst.server_hooks import ContainerUpdate
+    green = greenlet.greenlet(lambda: None)
+    update = ContainerUpdate(ctx, '127.0.0.1:6201', 'sdc')
+    update.pickle_seconds = 0.4
+    context.start_update(green, update)
+    clock[0] = 100.45
+    switch(green, switchtrace.state.hub_greenlet)
+    culprit = switchtrace._pending_blocks[-1][2]
+    assert (culprit.method, culprit.device, culprit.where, culprit.txn_id) \
+        == ('PUT', 'sda', 'async_pending', 'tx9')
+    assert culprit.describe() == ('txn tx9 (PUT sda, updating container '
+                                  '127.0.0.1:6201/sdc, in async_pending)')

@@ -210,3 +210,53 @@ def test_the_ops_of_finalize_put_add_up_to_its_time(monkeypatch):
     ratios = sorted(ops / thread for ops, thread in zip(named, spent))
     assert len(ratios) == 60
     assert 0.93 <= statistics.median(ratios) <= 1.0, ratios
+
+
+@pytest.fixture
+def request_ctx(tmp_path):
+    """The hooks installed, and a request's context on this greenthread."""
+    from swiftinst import context
+    from swiftinst.context import RequestContext
+    from swiftinst.recorder import RequestKind
+    recorder = make_recorder(MetricStore(str(tmp_path / 'metrics'), (1.0,)))
+    diskfile_hooks.install(recorder)
+    ctx = RequestContext(recorder, RequestKind(recorder, 'GET', 'sda', '0'),
+                         {})
+    yield ctx
+    context.unregister(ctx, ctx.greenlet)
+    diskfile_hooks.uninstall()
+
+
+def test_a_quarantine_inside_open_is_not_counted_twice(request_ctx, tmp_path,
+                                                       monkeypatch):
+    import xattr
+    from swift.common.exceptions import DiskFileQuarantined
+    from swift.common.utils import get_logger
+    # a quarantine counts itself through Swift's own logger
+    df = write_object(str(tmp_path / 'node'), b'q' * 100, logger=get_logger(
+        {}, log_route='diskfile'))
+    datafile = os.path.join(df._datadir, os.listdir(df._datadir)[0])
+    xattr.setxattr(datafile, 'user.swift.metadata', b'not a pickle')
+    real_rename = os.rename
+
+    def slow_rename(*args):
+        time.sleep(0.1)
+        return real_rename(*args)
+    monkeypatch.setattr(os, 'rename', slow_rename)
+    with pytest.raises(DiskFileQuarantined):
+        df.open()
+    ops = dict(request_ctx.disk_ops)
+    # the quarantine's rename is its own op; the open is charged the rest
+    assert ops['rename'] >= 0.1
+    assert ops['metadata_read'] < 0.1
+    assert 'partition_lock' in ops      # its invalidate_hash
+
+
+def test_each_chunk_read_is_a_read(request_ctx, tmp_path):
+    df = write_object(str(tmp_path / 'node'), b'r' * (5 * 65536 + 10))
+    with df.open():
+        body = b''.join(df.reader())
+    assert len(body) == 5 * 65536 + 10
+    reads = [seconds for op, seconds in request_ctx.disk_ops if op == 'read']
+    # six chunks, and the read that found the end of the file
+    assert len(reads) == 7
