@@ -35,8 +35,9 @@ from bisect import bisect_left
 import pytest
 
 from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
-from tests.testbed import (DASHBOARD, LoopXfs, ObjectServer, Prometheus,
-                           free_port, quick_rules, slow_disk_env, wait_for)
+from tests.testbed import (DASHBOARD, ContainerServer, LoopXfs,
+                           ObjectServer, Prometheus, free_port, quick_rules,
+                           slow_disk_env, wait_for)
 
 # Why sda is not an XFS here, if it is not (then XFS queries are skipped).
 XFS_MISSING = []
@@ -54,8 +55,10 @@ class Load(object):
     while it is parked.
     """
 
-    def __init__(self, server, slow_every=5):
+    def __init__(self, server, updates=None, slow_every=5):
         self.server = server
+        # device -> the container-update headers of its PUTs
+        self.updates = updates or {}
         self.slow_every = slow_every
         self.stop, self.stalling = threading.Event(), threading.Event()
         self.running, self.idle = threading.Event(), threading.Event()
@@ -86,7 +89,8 @@ class Load(object):
                 continue
             try:
                 for device in server.devices:
-                    server.put(device, 'e2e-%d' % i, b'e' * 70000)
+                    server.put(device, 'e2e-%d' % i, b'e' * 70000,
+                               **self.updates.get(device, {}))
                     server.request('GET', '/%s/0/a/c/e2e-%d' % (device, i))
                 if self.stalling.is_set() and i % self.slow_every == 0:
                     server.put_slowly('/sda/0/a/c/e2e-slow-%d' % i, 8192,
@@ -119,12 +123,22 @@ def stack(request):
             xfs.unmount()
     request.addfinalizer(stop)
     server.start()
+    # sdb's objects update a real container server; sda's a port where
+    # nothing listens, so that each of its PUTs writes an async pending
+    # (on sda: sdb's slow opens would make its PUTs slow enough to take
+    # the exemplar test's bucket)
+    containers = ContainerServer()
+    request.addfinalizer(containers.close)
+    containers.start().create()
+    updates = {'sdb': containers.update_headers(),
+               'sda': dict(containers.update_headers(), **{
+                   'X-Container-Host': '127.0.0.1:%d' % free_port()})}
     rules_dir = tempfile.mkdtemp(prefix='swiftinst-rules-')
     request.addfinalizer(lambda: shutil.rmtree(rules_dir, True))
     prometheus = Prometheus(['127.0.0.1:%d' % server.port],
                             quick_rules(rules_dir))
     request.addfinalizer(prometheus.close)
-    load = Load(server)
+    load = Load(server, updates)
     request.addfinalizer(load.close)
     time.sleep(8)       # several scrapes and rule evaluations with data
     return server, prometheus, load
@@ -137,6 +151,17 @@ def test_slow_read_alert_fires(stack):
     assert alerts, prometheus.api('alerts')
     assert {a['labels']['device'] for a in alerts} == {'sda'}
     assert alerts[0]['labels']['severity'] == 'warning'
+
+
+def test_failing_container_updates_alert_fires(stack):
+    _, prometheus, _ = stack
+    alerts = wait_for(lambda: prometheus.firing(
+        'SwiftObjectContainerUpdatesFailing'))
+    assert {a['labels']['device'] for a in alerts} == {'sda'}, \
+        prometheus.api('alerts')
+    outcomes = {r['metric']['outcome'] for r in prometheus.query(
+        'instance_outcome:swift_object_container_update_seconds:p99_5m')}
+    assert outcomes == {'ok', 'error'}
 
 
 def _rules(prometheus):
@@ -154,7 +179,7 @@ def _without_threshold(expr):
 def test_every_rule_and_alert_expression_returns_data(stack):
     _, prometheus, _ = stack
     rules = _rules(prometheus)
-    assert len(rules) == 16
+    assert len(rules) == 20
     for rule in rules:
         if rule['type'] == 'recording':
             expr = rule['name']
