@@ -80,8 +80,9 @@ def own_seconds(ops, mark, seconds):
     that fsyncs its directory, an open that quarantines) is charged only
     its own time, so a request's ops add up to the time spent, never more.
     """
-    for inner in ops[mark:]:
-        seconds -= inner[1]
+    if len(ops) > mark:
+        for inner in ops[mark:]:
+            seconds -= inner[1]
     return seconds
 
 
@@ -455,11 +456,7 @@ _METHODS = (
     ('BaseDiskFileManager', 'invalidate_hash',
      _timed_static('partition_lock')),
     ('BaseDiskFileManager', 'cleanup_ondisk_files',
-     _timed_in_thread('cleanup', nesting=True)),
-    # during a partition power increase, the cleanup of the other
-    # partition's copy
-    ('BaseDiskFileWriter', '_part_power_cleanup',
-     _timed_in_thread('cleanup', nesting=True)),
+     _timed_in_thread('cleanup')),
     ('BaseDiskFileManager', 'replication_lock',
      _timed_lock('replication_lock')),
     # EC's durable rename: its own time, less the fsync_dir and cleanup

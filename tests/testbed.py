@@ -73,6 +73,57 @@ class ContainerServer(OwnSwiftConf, server.ContainerServer):
     """The demo's container server, with the testbed's swift.conf."""
 
 
+class AccountServer(ContainerServer):
+    """A swift-account-server, never filtered."""
+
+    SERVER = 'account'
+
+
+class ProxyServer(OwnSwiftConf, server.ObjectServer):
+    """A swift-proxy-server with no auth (every request is allowed), that
+    creates accounts as it needs them, over the rings that ``build_rings``
+    wrote into its ``swift_dir``.
+    """
+
+    SERVER = 'proxy'
+
+    def __init__(self, workers=1, **kwargs):
+        kwargs['instrument'] = False
+        options = {'account_autocreate': 'true'}
+        options.update(kwargs.pop('server_options', None) or {})
+        super().__init__(devices=(), workers=workers,
+                         server_options=options, **kwargs)
+
+    def wait_ready(self, timeout=30.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError('proxy exited:\n%s' % self.stderr())
+            try:
+                self.request('GET', '/info')
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError('proxy not ready:\n%s' % self.stderr())
+
+
+def build_rings(swift_dir, rings):
+    """Write ``{ring name: [server, ...]}`` (``account``, ``container``,
+    ``object``, ``object-2``...) into ``swift_dir``: one replica on each
+    server's first device, each in a zone of its own.
+    """
+    from swift.common.ring import RingBuilder
+    for name, servers in rings.items():
+        builder = RingBuilder(4, len(servers), 0)
+        for i, one in enumerate(servers):
+            builder.add_dev({'id': i, 'region': 1, 'zone': i + 1,
+                             'ip': one.host, 'port': one.port,
+                             'device': one.devices[0], 'weight': 100})
+        builder.rebalance()
+        builder.get_ring().save(os.path.join(swift_dir,
+                                             '%s.ring.gz' % name))
+
+
 class LoopXfs(object):
     """An XFS in a sparse image file, loop-mounted (root only).
 

@@ -24,16 +24,19 @@ import time
 import pytest
 
 from tests.conftest import scrape, settled_scrape, start_server
+from tests.testbed import free_port
 
 BUDGET = {'default': 400, 'lean': 150}
 
 
 def serve_everything(server, device, rounds=1):
     """Each method a storage node serves, with the status classes it
-    answers with: 2xx, 3xx (conditional requests) and 4xx.  (A 5xx adds
+    answers with: 2xx, 3xx (conditional requests) and 4xx; and PUTs whose
+    container updates fail, so that async pendings are written.  (A 5xx adds
     the count and sum of the method's requests that got it: 3 series.)
     """
     statuses = set()
+    refused = free_port()
 
     def send(method, path, body=None, **headers):
         status = server.request(method, '/%s/0/a/c/%s' % (device, path)
@@ -44,7 +47,10 @@ def serve_everything(server, device, rounds=1):
     for i in range(rounds):
         name = 'budget-%d' % i
         body = b'b' * 4096
-        headers = server.object_headers(body)
+        # its container update refused: an error, and an async pending
+        headers = server.object_headers(body, **{
+            'X-Container-Host': '127.0.0.1:%d' % refused,
+            'X-Container-Device': 'sda', 'X-Container-Partition': '0'})
         send('PUT', name, body, **headers)                        # 201
         old = server.object_headers(body, **{'X-Timestamp': '1.00000'})
         send('PUT', name, body, **old)                            # 409

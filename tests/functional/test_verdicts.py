@@ -35,29 +35,43 @@ from tests.testbed import ObjectServer, slow_disk_env
 
 
 def report_during(server, load, interval):
-    """What ``swiftinst report --json`` says of ``interval`` seconds in
-    which ``load()`` ran: {device: verdict}, and the whole JSON.
+    """What ``swiftinst report --json``, run as an operator runs it, says
+    of ``interval`` seconds in which ``load()`` ran: {device: verdict},
+    and the whole JSON.
     """
-    url = 'http://127.0.0.1:%d/metrics' % server.port
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'swiftinst.cli', 'report', url, '--json',
+    return reports_during([server], load, interval)[0]
+
+
+def reports_during(servers, load, interval):
+    """``report_during`` for each of ``servers`` (nodes of their own),
+    over the same ``interval``: [({device: verdict}, JSON)...].
+    """
+    procs = [subprocess.Popen(
+        [sys.executable, '-m', 'swiftinst.cli', 'report',
+         'http://%s:%d/metrics' % (server.host, server.port), '--json',
          '--interval', str(interval)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for server in servers]
     try:
         # written once the first scrape is in
-        assert 'next scrape' in proc.stderr.readline()
+        for proc in procs:
+            assert 'next scrape' in proc.stderr.readline()
         started = time.time()
         load()
         # the other worker flushes within flush_interval (0.1 s)
         assert time.time() - started < interval - 0.5, 'load too slow'
-        out, err = proc.communicate(timeout=interval + 60)
+        answers = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=interval + 60)
+            assert proc.returncode == 0, err
+            report = json.loads(out)
+            answers.append(({row['device']: row['verdict']
+                             for row in report['devices']}, report))
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
-    report = json.loads(out)
-    return {row['device']: row['verdict'] for row in report['devices']}, \
-        report
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    return answers
 
 
 def in_threads(*jobs):
