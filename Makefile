@@ -153,7 +153,9 @@ bench-cold: $(BUILD_STAMP)
 	$(PY) -m bench.coldcache
 
 # The seed thread's slowdown on a loop-mounted XFS (root; Debian's xfsprogs,
-# wrk and libfuse2), with swiftinst's figures: bench/results/repro-*.{csv,png}
+# wrk and libfuse2), with swiftinst's figures: bench/results/repro-*.{csv,png};
+# then its container side, a container growing on the slow disk
+# (bench/results/repro-container-*)
 REPRO_STAMP := $(VENV)/.repro-stamp
 $(REPRO_STAMP): $(BUILD_STAMP) requirements-repro.txt
 	$(PY) -m pip install --quiet -r requirements-repro.txt
@@ -161,3 +163,4 @@ $(REPRO_STAMP): $(BUILD_STAMP) requirements-repro.txt
 
 repro: $(REPRO_STAMP)
 	$(PY) -m bench.repro_slowdown
+	$(PY) -m bench.repro_container

@@ -9,12 +9,17 @@
 --   SWIFTINST_PARTITIONS  spread PUTs over partitions 0 .. N-1 in turn
 --                         (bench/repro_slowdown.py: where its pre-filled
 --                         objects are); default: one per wrk thread
+--   SWIFTINST_CONTAINER   host:port/device of the container server that
+--                         each PUT updates (a/c, partition 0), as a
+--                         proxy asks (bench/repro_container.py); default
+--                         none
 -- done() prints one line "SWIFTINST {json}" for bench/e2e.py.
 local method = os.getenv("SWIFTINST_METHOD") or "PUT"
 local size = tonumber(os.getenv("SWIFTINST_BODY_BYTES") or "4096")
 local objects = tonumber(os.getenv("SWIFTINST_OBJECTS") or "100")
 local device = os.getenv("SWIFTINST_DEVICE") or "sda"
 local partitions = tonumber(os.getenv("SWIFTINST_PARTITIONS") or "0")
+local container = os.getenv("SWIFTINST_CONTAINER")
 local body = string.rep("x", size)
 local threads = 0
 local counter = 0
@@ -73,6 +78,12 @@ function request()
     ["Content-Type"] = "application/octet-stream",
     ["Content-Length"] = tostring(size),
   }
+  if container then
+    local host, dev = container:match("^(.+)/(.+)$")
+    headers["X-Container-Host"] = host
+    headers["X-Container-Device"] = dev
+    headers["X-Container-Partition"] = "0"
+  end
   local path = prefix .. counter
   if partitions > 0 then
     path = string.format("/%s/%d/a/c/%s%d", device, counter % partitions,

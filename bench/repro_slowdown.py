@@ -292,7 +292,8 @@ def plot(rows, path):
     fig.savefig(path, dpi=110)
 
 
-def run(stages, seconds, delay_ms):
+def check_tools():
+    """Exit, saying why, where make repro cannot run."""
     if os.geteuid() != 0:
         sys.exit('make repro needs root: it loop-mounts an XFS, mounts a '
                  'FUSE filesystem and drops the kernel caches.')
@@ -302,6 +303,10 @@ def run(stages, seconds, delay_ms):
                      % (tool, package))
     if ctypes.util.find_library('fuse') is None:
         sys.exit('make repro needs libfuse2 (Debian package libfuse2)')
+
+
+def run(stages, seconds, delay_ms):
+    check_tools()
     work = tempfile.mkdtemp(prefix='swiftinst-repro-', dir='/var/tmp')
     server = ObjectServer(root=work, devices=(DEVICE,), workers=2,
                           filter_options={'disk_state_interval': '1',

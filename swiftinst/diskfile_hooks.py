@@ -74,23 +74,24 @@ def _record_detached(ops, diskfile):
 
 # -- helpers called inside swift.obj.diskfile ----------------------------
 
-def own_seconds(ops, mark, seconds):
-    """``seconds`` of an op, less those of the ops appended to ``ops``
-    since index ``mark`` while it ran: an op that nests others (a rename
-    that fsyncs its directory, an open that quarantines) is charged only
-    its own time, so a request's ops add up to the time spent, never more.
+def append_own(ops, op, mark, seconds):
+    """Append ``op``, which took ``seconds``, to ``ops``, less the seconds
+    of the ops appended since index ``mark`` while it ran: an op that
+    nests others (a rename that fsyncs its directory, an open that
+    quarantines) is charged only its own time, so a request's ops add up
+    to the time spent, never more.
     """
     if len(ops) > mark:
         for inner in ops[mark:]:
             seconds -= inner[1]
-    return seconds
+    ops.append((op, seconds))
 
 
 def _timed_helper(op, func, nesting=False, on_hub=True):
     """Wrap a module-level helper (or a method) that may run in a native
     thread.
 
-    A ``nesting`` op is charged only its own time (see own_seconds).  One
+    A ``nesting`` op is charged only its own time (see append_own).  One
     that is not timed ``on_hub`` is, there, part of the op that called it
     (``drop_buffer_cache`` in a write or a read).
     """
@@ -111,16 +112,17 @@ def _timed_helper(op, func, nesting=False, on_hub=True):
             except BaseException as exc:
                 drop_own_frame(exc)
                 raise
-        mark = len(ops) if nesting else 0
+        mark = len(ops)
         try:
             return func(*args, **kwargs)
         except BaseException as exc:
             drop_own_frame(exc)
             raise
         finally:
-            seconds = _monotonic() - started
-            ops.append((op, own_seconds(ops, mark, seconds)
-                        if nesting else seconds))
+            if nesting:
+                append_own(ops, op, mark, _monotonic() - started)
+            else:
+                ops.append((op, _monotonic() - started))
     return timed
 
 
@@ -139,9 +141,10 @@ def _timed_outside_tpool(op, func, nesting, *args, **kwargs):
         try:
             return func(*args, **kwargs)
         finally:
-            seconds = _monotonic() - started
-            ctx.add_disk_op(op, own_seconds(ctx.disk_ops, mark, seconds)
-                            if nesting else seconds)
+            if nesting:
+                append_own(ctx.disk_ops, op, mark, _monotonic() - started)
+            else:
+                ctx.add_disk_op(op, _monotonic() - started)
     except BaseException as exc:
         drop_own_frame(exc)
         raise
@@ -211,7 +214,7 @@ def _record_method_detached(of_writer, op, seconds, instance):
 def _timed_method(op, method, of_writer):
     """Time ``method`` of a DiskFile, or of a DiskFileWriter (``of_writer``)
     whose ops are then charged to its ``_diskfile``; less the ops it
-    nests (see own_seconds).
+    nests (see append_own).
     """
     @functools.wraps(method)
     def timed(self, *args, **kwargs):
@@ -230,7 +233,11 @@ def _timed_method(op, method, of_writer):
             drop_own_frame(exc)
             raise
         finally:
-            _hub_op_done(op, started, ctx, mark, of_writer, self)
+            if ctx is not None:
+                append_own(ctx.disk_ops, op, mark, _monotonic() - started)
+            else:
+                _record_method_detached(of_writer, op,
+                                        _monotonic() - started, self)
     return timed
 
 
@@ -241,7 +248,7 @@ def _hub_op_done(op, started, ctx, mark, of_writer, instance):
     """
     seconds = _monotonic() - started
     if ctx is not None:
-        ctx.add_disk_op(op, own_seconds(ctx.disk_ops, mark, seconds))
+        append_own(ctx.disk_ops, op, mark, seconds)
     elif _recorder is not None:
         _record_method_detached(of_writer, op, seconds, instance)
 
