@@ -40,7 +40,6 @@ bench.repro_slowdown needs (root, xfsprogs, libfuse2, fusepy, matplotlib).
     python -m bench.repro_container [--stages 0,250000,...] [--seconds 8]
 """
 
-import argparse
 import csv
 import os
 import shutil
@@ -50,7 +49,8 @@ import tempfile
 import time
 
 from bench.e2e import run_wrk
-from bench.repro_slowdown import HERE, CachePressure, SlowXfs, check_tools
+from bench.repro_slowdown import (HERE, CachePressure, SlowXfs, check_tools,
+                                  stage_options)
 from swiftinst import metrics
 from swiftinst.analysis import Scrape, bucket_delta, histogram_quantile
 from swiftinst.demo.server import ContainerServer, ObjectServer
@@ -202,12 +202,7 @@ def run(stages, seconds, delay_ms):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--stages', default=','.join(
-        str(s) for s in DEFAULT_STAGES))
-    parser.add_argument('--seconds', type=int, default=8)
-    parser.add_argument('--delay-ms', type=float, default=4.0)
-    args = parser.parse_args(argv)
+    args = stage_options(DEFAULT_STAGES).parse_args(argv)
     run([int(s) for s in args.stages.split(',')], args.seconds,
         args.delay_ms)
     return 0

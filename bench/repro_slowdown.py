@@ -354,12 +354,20 @@ def run(stages, seconds, delay_ms):
     return rows
 
 
-def main(argv=None):
+def stage_options(stages):
+    """The options both halves of make repro take: ``--stages`` (comma
+    separated, ``stages`` by default), ``--seconds``, ``--delay-ms``.
+    """
     parser = argparse.ArgumentParser()
     parser.add_argument('--stages', default=','.join(
-        str(s) for s in DEFAULT_STAGES))
+        str(s) for s in stages))
     parser.add_argument('--seconds', type=int, default=8)
     parser.add_argument('--delay-ms', type=float, default=4.0)
+    return parser
+
+
+def main(argv=None):
+    parser = stage_options(DEFAULT_STAGES)
     parser.add_argument('--prefill', nargs=3, metavar=('DEVICES', 'START',
                                                        'COUNT'))
     args = parser.parse_args(argv)

@@ -42,6 +42,7 @@ import functools
 import time
 
 from swiftinst import context, hub
+from swiftinst.patching import Globals, Patches
 from swiftinst.transparent import drop_own_frame
 
 _monotonic = time.monotonic
@@ -56,8 +57,8 @@ _native_local = hub.native_local()
 # greenlet -> _Detached, while a DiskFileWriter.write outside any request
 # runs: what TimedTpool needs of a request context.
 _detached = {}
-# (owner, attribute name) -> original value, for uninstall().
-_originals = {}
+# what install() replaced, for uninstall()
+_patches = Patches()
 
 
 def _record_detached(ops, diskfile):
@@ -472,31 +473,6 @@ _METHODS = (
 )
 
 
-def _replace(owner, name, new):
-    _originals[(owner, name)] = owner.__dict__[name] \
-        if isinstance(owner, type) else getattr(owner, name)
-    setattr(owner, name, new)
-
-
-class _Globals(object):
-    """A function's module globals, as something _replace can patch."""
-
-    def __init__(self, namespace):
-        self.namespace = namespace
-
-    def __getattr__(self, name):
-        try:
-            return self.namespace[name]
-        except KeyError:
-            raise AttributeError(name)
-
-    def __setattr__(self, name, value):
-        if name == 'namespace':
-            object.__setattr__(self, name, value)
-        else:
-            self.namespace[name] = value
-
-
 def _hook_nested_fsync_dir(helper, diskfile):
     """renamer and link_fd_to_path fsync directories through the
     ``fsync_dir`` of the module they are defined in; time those calls as
@@ -506,12 +482,10 @@ def _hook_nested_fsync_dir(helper, diskfile):
     if namespace is None or namespace is vars(diskfile) or \
             not callable(namespace.get('fsync_dir')):
         return
-    owner = _Globals(namespace)
-    if any(isinstance(o, _Globals) and o.namespace is namespace
-           for o, _ in _originals):
+    if _patches.has_globals(namespace):
         return
-    _replace(owner, 'fsync_dir',
-             _timed_helper('dir_fsync', namespace['fsync_dir']))
+    _patches.replace(Globals(namespace), 'fsync_dir',
+                     _timed_helper('dir_fsync', namespace['fsync_dir']))
 
 
 def install(recorder):
@@ -523,7 +497,7 @@ def install(recorder):
     global _recorder
     hub.mark_hub_thread()
     _recorder = recorder
-    if _originals:
+    if _patches:
         return []
     from swift.obj import diskfile
     missing = []
@@ -533,27 +507,19 @@ def install(recorder):
             continue
         helper = getattr(diskfile, name)
         nesting = name in _FSYNCING_DIRS
-        _replace(diskfile, name, _timed_helper(
+        _patches.replace(diskfile, name, _timed_helper(
             op, helper, nesting, on_hub=name not in _TPOOL_ONLY))
         if nesting:
             _hook_nested_fsync_dir(helper, diskfile)
     if hasattr(getattr(diskfile, 'tpool', None), 'execute'):
-        _replace(diskfile, 'tpool', TimedTpool(diskfile.tpool))
+        _patches.replace(diskfile, 'tpool', TimedTpool(diskfile.tpool))
     else:
         missing.append('tpool')
-    for class_name, method_name, factory in _METHODS:
-        cls = getattr(diskfile, class_name, None)
-        if cls is None or method_name not in cls.__dict__:
-            missing.append('%s.%s' % (class_name, method_name))
-            continue
-        _replace(cls, method_name, factory(cls.__dict__[method_name]))
-    return missing
+    return missing + _patches.wrap_methods(diskfile, _METHODS)
 
 
 def uninstall():
     """Restore swift.obj.diskfile exactly as it was (for tests)."""
     global _recorder
     _recorder = None
-    for (owner, name), original in _originals.items():
-        setattr(owner, name, original)
-    _originals.clear()
+    _patches.restore()

@@ -52,6 +52,7 @@ import weakref
 
 from swiftinst import context, hub
 from swiftinst.context import AWAIT_COMMIT, AWAIT_CONTAINER, AWAIT_UPDATES
+from swiftinst.patching import Patches
 from swiftinst.transparent import drop_own_frame
 
 _monotonic = time.monotonic
@@ -63,8 +64,8 @@ _recorder = None
 # spawned update greenthread -> the RequestContext that spawned it, until
 # the update starts
 _spawned_by = weakref.WeakKeyDictionary()
-# (owner, attribute name) -> original value, for uninstall()
-_originals = {}
+# what install() replaced, for uninstall()
+_patches = Patches()
 
 
 class ContainerUpdate(object):
@@ -256,11 +257,13 @@ def _awaiting(what, method):
 
 # ObjectController's methods and their wrappers.
 _METHODS = (
-    ('async_update', _timed_update),
-    ('container_update', functools.partial(_awaiting, AWAIT_UPDATES)),
-    ('delete_at_update', functools.partial(_awaiting, AWAIT_CONTAINER)),
-    ('_read_put_commit_message', functools.partial(_awaiting,
-                                                   AWAIT_COMMIT)),
+    ('ObjectController', 'async_update', _timed_update),
+    ('ObjectController', 'container_update',
+     functools.partial(_awaiting, AWAIT_UPDATES)),
+    ('ObjectController', 'delete_at_update',
+     functools.partial(_awaiting, AWAIT_CONTAINER)),
+    ('ObjectController', '_read_put_commit_message',
+     functools.partial(_awaiting, AWAIT_COMMIT)),
 )
 # swift.obj.server's module globals and their wrappers.
 _GLOBALS = (
@@ -275,7 +278,7 @@ def install(recorder):
     """
     global _recorder
     _recorder = recorder
-    if _originals:
+    if _patches:
         return []
     from swift.obj import server
     missing = []
@@ -284,23 +287,12 @@ def install(recorder):
         if not callable(real):
             missing.append('swift.obj.server.%s' % name)
             continue
-        _originals[(server, name)] = real
-        setattr(server, name, wrap(real))
-    cls = server.ObjectController
-    for name, wrap in _METHODS:
-        real = cls.__dict__.get(name)
-        if not callable(real):
-            missing.append('ObjectController.%s' % name)
-            continue
-        _originals[(cls, name)] = real
-        setattr(cls, name, wrap(real))
-    return missing
+        _patches.replace(server, name, wrap(real))
+    return missing + _patches.wrap_methods(server, _METHODS)
 
 
 def uninstall():
     """Restore swift.obj.server exactly as it was (for tests)."""
     global _recorder
     _recorder = None
-    for (owner, name), original in _originals.items():
-        setattr(owner, name, original)
-    _originals.clear()
+    _patches.restore()
