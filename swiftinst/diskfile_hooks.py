@@ -15,17 +15,20 @@
 
 """Timing hooks in ``swift.obj.diskfile``, installed once per process.
 
-Two kinds of code run a PUT's disk work:
+Two kinds of code run a request's disk work:
 
 * the greenthread, on the eventlet hub: ``DiskFileWriter.open()`` (temp
-  file, makedirs, fallocate), ``write()`` and ``DiskFile.open()`` (listdir
-  plus getxattr).  These are timed directly.
-* a native tpool thread: ``_finalize_put`` (write_metadata, fsync, rename
-  or linkat, fsync_dir), ``_finalize_durable`` for EC, and the periodic
-  ``fdatasync``.  A native thread must never touch a metric, statsd or
-  anything that may take a green lock: that hangs the worker.  So the
-  module-level helpers only append to the request's list of disk ops,
-  found through a native thread-local.
+  file, makedirs, fallocate), ``write()``, ``DiskFile.open()`` (listdir
+  plus getxattr), each chunk a ``DiskFileReader`` reads, the async
+  pending a failed container update writes, an SSYNC's wait for the
+  replication lock.  These are timed directly.
+* a native tpool thread: ``_finalize_put`` (write_metadata, fsync, the
+  cache drop, ``invalidate_hash`` under the partition lock, rename or
+  linkat, fsync_dir, the cleanup of older files), ``_finalize_durable``
+  for EC, and the periodic ``fdatasync``.  A native thread must never
+  touch a metric, statsd or anything that may take a green lock: that
+  hangs the worker.  So the helpers only append to the request's list of
+  disk ops, found through a native thread-local.
 
 Either way a timing is one ``(op, seconds)`` added to the running
 request's disk ops (from a tpool thread while the greenthread waits for
@@ -33,8 +36,8 @@ it); the request records them on the hub when it ends, under its own
 device and policy.  Work done outside any request is recorded as soon as
 it is done, under the device of the diskfile it was done for.
 
-Hooks replace attributes of ``swift.obj.diskfile`` and its classes;
-``uninstall()`` puts the originals back.  A hook point missing in some Swift
+Hooks replace attributes of ``swift.obj.diskfile`` and its classes (see
+patching); ``uninstall()`` puts the originals back.  A hook point missing in some Swift
 release is reported by ``install()`` and skipped.
 """
 
