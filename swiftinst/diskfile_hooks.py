@@ -37,8 +37,8 @@ device and policy.  Work done outside any request is recorded as soon as
 it is done, under the device of the diskfile it was done for.
 
 Hooks replace attributes of ``swift.obj.diskfile`` and its classes (see
-patching); ``uninstall()`` puts the originals back.  A hook point missing in some Swift
-release is reported by ``install()`` and skipped.
+patching); ``uninstall()`` puts the originals back.  A hook point missing
+in some Swift release is reported by ``install()`` and skipped.
 """
 
 import functools
@@ -258,17 +258,18 @@ def _hub_op_done(op, started, ctx, mark, of_writer, instance):
 
 
 def _timed_reads(method):
-    """BaseDiskFileReader._inner_iter: each chunk it reads from the data
-    file is a ``read``, from the moment it is asked for to the moment it
-    is yielded; the time the caller spends sending it is not.
+    """BaseDiskFileReader's generator of chunks (``_inner_iter``, or
+    ``__iter__`` where that is the generator): each chunk it reads from
+    the data file is a ``read``, from the moment it is asked for to the
+    moment it is yielded; the time the caller spends sending it is not.
     """
     @functools.wraps(method)
-    def _inner_iter(self):
+    def chunks_read(self):
         chunks = method(self)
         if _recorder is None:
             return chunks
         return _timed_chunks(chunks, self)
-    return _inner_iter
+    return chunks_read
 
 
 def _timed_chunks(chunks, reader):
@@ -461,7 +462,9 @@ _METHODS = (
     ('BaseDiskFileWriter', 'write', _timed_write),
     ('BaseDiskFile', 'open',
      lambda m: _timed_method('metadata_read', m, of_writer=False)),
-    ('BaseDiskFileReader', '_inner_iter', _timed_reads),
+    # Swift 2.29's reader is its own __iter__; later ones wrap
+    # _inner_iter in a CooperativeIterator, whose sleeps are no read
+    ('BaseDiskFileReader', ('_inner_iter', '__iter__'), _timed_reads),
     ('BaseDiskFileManager', 'pickle_async_update', _timed_pickle),
     # _finalize_put's call, through the manager
     ('BaseDiskFileManager', 'invalidate_hash',

@@ -62,16 +62,21 @@ class Patches(object):
 
     def wrap_methods(self, module, table):
         """For each ``(class name, attribute, factory)`` of ``table``,
-        replace the class's attribute with ``factory(attribute)``.
+        replace the class's attribute with ``factory(attribute)``.  An
+        attribute may be a tuple of names, the first the class has
+        winning: what one Swift release calls another did otherwise.
         Returns the ``Class.attribute`` names ``module`` does not have.
         """
         missing = []
-        for class_name, name, factory in table:
+        for class_name, names, factory in table:
             cls = getattr(module, class_name, None)
-            if cls is None or name not in cls.__dict__:
-                missing.append('%s.%s' % (class_name, name))
+            names = (names,) if isinstance(names, str) else names
+            found = [name for name in names
+                     if cls is not None and name in cls.__dict__]
+            if not found:
+                missing.append('%s.%s' % (class_name, ' or '.join(names)))
                 continue
-            self.replace(cls, name, factory(cls.__dict__[name]))
+            self.replace(cls, found[0], factory(cls.__dict__[found[0]]))
         return missing
 
     def has_globals(self, namespace):

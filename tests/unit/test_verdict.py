@@ -136,3 +136,53 @@ def test_without_per_device_histograms_the_verdict_uses_what_is_kept():
     assert causes(rows) == [('sda', 'client')]
     assert rows[0]['verdict']['reason'] == \
         '70 % of request time waiting for the client; 4 slow reads'
+
+
+class CannedPrometheus(object):
+    """Answers fleet's queries from canned vectors: the first
+    ``(fragment, vector)`` whose fragment the expression contains.
+    """
+
+    def __init__(self, answers):
+        self.answers = answers
+
+    def query(self, expr):
+        for fragment, vector in self.answers:
+            if fragment in expr:
+                return vector
+        return []
+
+
+def test_report_prometheus_reads_what_the_node_report_reads():
+    """A stalled container server as a Prometheus sees it: fleet's rows
+    carry the figures summary's do, and get the same verdict.
+    """
+    from swiftinst import fleet
+    place = {'instance': 'n1:6200', 'device': 'sda'}
+    phases = [(dict(place, phase=phase), seconds) for phase, seconds in (
+        ('running', 0.3), ('client_wait', 0.1), ('hub_wait', 0.1),
+        ('tpool_wait', 0.5), ('container_wait', 11.9), ('commit_wait', 0))]
+    prometheus = CannedPrometheus([
+        ('swift_object_device_phase_seconds', phases),
+        ('swift_object_disk_op_seconds_sum', [
+            (dict(place, op='fsync'), 0.2), (dict(place, op='tpool_wait'),
+                                             0.05)]),
+        ('swift_object_container_update_seconds_count', [
+            ({'instance': 'n1:6200', 'outcome': 'timeout'}, 12)]),
+        ('swift_object_container_update_seconds_sum', [
+            ({'instance': 'n1:6200', 'outcome': 'timeout'}, 36.1)]),
+        ('swift_object_async_pendings_total', [(place, 12)]),
+        ('/ (sum by', [(place, 1.01)]),      # request_mean
+        ('swift_object_device_request_seconds_count', [(place, 12)]),
+        ('swift_object_device_request_seconds_sum', [(place, 12.9)]),
+    ])
+    p99s = [(dict(place, op='fsync'), 0.003)]
+    rows = fleet._device_rows(prometheus, p99s, fleet.nodes(['n1:6200']))
+    row = rows[('n1:6200', 'sda')]
+    for key in ('requests', 'spent', 'container_wait', 'disk', 'tpool_queue',
+                'tpool_work', 'async_pendings', 'updates'):
+        assert key in row, key
+    judged = verdict.judge(row, [row], [])
+    assert judged == verdict.Verdict('container', (
+        '92 % of request time waiting for container updates; 12 of 12 '
+        'timed out after 3 s, 12 async pendings')), row
