@@ -119,3 +119,25 @@ def test_a_stale_sample_is_not_shown(tmp_path, fake_node):
     sampler.release()
     assert sampler.published(now=time.time() + 10)
     assert sampler.published(now=time.time() + 91) == {}
+
+
+def test_the_async_pending_backlog_is_swift_recon_crons(tmp_path, fake_node):
+    """swift-recon-cron counts the async pendings into object.recon; the
+    sampler publishes its count, and nothing where it has not run.
+    """
+    recon = tmp_path / 'recon'
+    recon.mkdir()
+    key = (metrics.ASYNC_PENDING_BACKLOG.name, ())
+    sampler = diskstate.DiskStateSampler(fake_node[0], str(tmp_path), 30,
+                                         recon_cache_path=str(recon))
+    assert sampler.sample_if_elected()
+    assert key not in sampler.published()
+    (recon / 'object.recon').write_text(
+        '{"async_pending": 17, "object_replication_time": 1.5}')
+    assert sampler.sample_if_elected()
+    assert sampler.published()[key].value == 17
+    # a damaged cache is skipped, never a wrong number
+    (recon / 'object.recon').write_text('{"async_pending": "lots"')
+    assert sampler.sample_if_elected()
+    assert key not in sampler.published()
+    sampler.release()
