@@ -15,7 +15,8 @@
 
 """Steps of a request that sit inside others, named on a real object
 server: the partition lock inside _finalize_put, a GET's reads from the
-data file, EC's wait for the proxy's commit message.
+data file, EC's wait for the proxy's commit message, an SSYNC's wait for
+the replication lock.
 """
 
 import hashlib
@@ -157,3 +158,35 @@ def test_an_ec_commit_is_waited_for_as_the_peers(request):
     assert s.total(PHASE, method='PUT', phase='client_wait') < 0.1
     assert s.total(metrics.SLOW_READS.name + '_total') == 0
     assert not server.log.wait_for(lambda line: 'Slow read' in line, 0.5)
+
+
+def test_an_ssync_waits_for_the_replication_lock(request):
+    """Another replication job (here, this test) holds the partition's
+    replication lock for a second: the SSYNC request's wait is the op
+    replication_lock (which the verdict counts as the device's, not the
+    client's).
+    """
+    from swift.common.utils import lock_path
+    server = start_server(request)
+    assert server.put('sda', 'replicated', b'r' * 10)[0] == 201
+    partition = os.path.join(server.devices_dir, 'sda', 'objects', '0')
+    held = threading.Event()
+
+    def hold():
+        with lock_path(partition, name='replication'):
+            held.set()
+            time.sleep(1.0)
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    body = (b':MISSING_CHECK: START\r\n:MISSING_CHECK: END\r\n'
+            b':UPDATES: START\r\n:UPDATES: END\r\n')
+    status = server.request('SSYNC', '/sda/0', body, {
+        'Content-Length': str(len(body)),
+        'X-Backend-Storage-Policy-Index': '0'})[0]
+    holder.join()
+    assert status == 200
+    s = settled_scrape(server, lambda s: s.total(
+        DISK + '_count', op='replication_lock') >= 1)
+    assert 0.9 <= s.total(DISK + '_sum', op='replication_lock',
+                          device='sda') <= 1.5
