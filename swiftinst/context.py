@@ -46,6 +46,7 @@ _monotonic = time.monotonic
 _NO_ENV = types.MappingProxyType({})
 
 BODY_METHODS = frozenset(('PUT', 'POST', 'SSYNC', 'REPLICATE'))
+NO_BODY_METHODS = frozenset(('GET', 'HEAD'))
 
 # What a request's greenthread waits for when it is switched out, outside
 # a tpool call (``RequestContext.awaiting``; see switchtrace):
@@ -58,7 +59,6 @@ AWAIT_CONTAINER = 1
 AWAIT_UPDATES = 2
 # ... the proxy's EC commit message (commit_wait).
 AWAIT_COMMIT = 3
-NO_BODY_METHODS = frozenset(('GET', 'HEAD'))
 
 # greenlet -> RequestContext
 active = {}
