@@ -40,7 +40,6 @@ bench.repro_slowdown needs (root, xfsprogs, libfuse2, fusepy, matplotlib).
     python -m bench.repro_container [--stages 0,250000,...] [--seconds 8]
 """
 
-import csv
 import os
 import shutil
 import signal
@@ -50,7 +49,7 @@ import time
 
 from bench.e2e import run_wrk
 from bench.repro_slowdown import (HERE, CachePressure, SlowXfs, check_tools,
-                                  stage_options)
+                                  stage_options, write_results)
 from swiftinst import metrics
 from swiftinst.analysis import Scrape, bucket_delta, histogram_quantile
 from swiftinst.demo.server import ContainerServer, ObjectServer
@@ -186,12 +185,7 @@ def run(stages, seconds, delay_ms):
                           row['updates_ok'], row['updates_timeout'],
                           row['updates_error'], row['async_pendings'],
                           row['verdict']), flush=True)
-        with open(out + '.csv', 'w', newline='') as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        plot(rows, out + '.png')
-        print('wrote %s.csv and %s.png' % (out, out))
+        write_results(rows, out, plot)
     finally:
         server.close()
         containers.close()

@@ -292,6 +292,18 @@ def plot(rows, path):
     fig.savefig(path, dpi=110)
 
 
+def write_results(rows, out, draw):
+    """``rows`` into ``out``.csv, and ``draw(rows, path)``'s figure into
+    ``out``.png.
+    """
+    with open(out + '.csv', 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    draw(rows, out + '.png')
+    print('wrote %s.csv and %s.png' % (out, out))
+
+
 def check_tools():
     """Exit, saying why, where make repro cannot run."""
     if os.geteuid() != 0:
@@ -341,12 +353,7 @@ def run(stages, seconds, delay_ms):
                           row['hub_wait'] * 100, row['running'] * 100,
                           row['open_p99'] * 1e3, row['ig_missed']),
                       flush=True)
-        with open(out + '.csv', 'w', newline='') as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        plot(rows, out + '.png')
-        print('wrote %s.csv and %s.png' % (out, out))
+        write_results(rows, out, plot)
     finally:
         server.close()
         disk.stop()
