@@ -273,9 +273,10 @@ def _timed_reads(method):
 
 
 def _timed_chunks(chunks, reader):
+    # a reader is iterated by its request's greenthread: one look-up
+    ctx = _active_get(_getcurrent())
     try:
         while True:
-            ctx = _active_get(_getcurrent())
             mark = 0 if ctx is None else len(ctx.disk_ops)
             started = _monotonic()
             try:

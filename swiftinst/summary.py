@@ -124,11 +124,14 @@ def own_time(row, spent, op_seconds):
 
 def container_updates(after, before=None):
     """The node's container updates: ``{outcome: (count, seconds)}``."""
-    return {outcome: (
-        _delta_total(after, before, UPDATE + '_count', outcome=outcome),
-        _delta_total(after, before, UPDATE + '_sum', outcome=outcome))
-        for outcome in metrics.UPDATE_OUTCOMES
-        if _delta_total(after, before, UPDATE + '_count', outcome=outcome)}
+    updates = {}
+    for outcome in metrics.UPDATE_OUTCOMES:
+        count = _delta_total(after, before, UPDATE + '_count',
+                             outcome=outcome)
+        if count:
+            updates[outcome] = (count, _delta_total(
+                after, before, UPDATE + '_sum', outcome=outcome))
+    return updates
 
 
 def device_rows(after, before=None, seconds=None):
