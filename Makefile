@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv test unit functional test-compat lint dist check-dist demo \
+.PHONY: venv test unit functional test-compat test-pythons lint dist \
+	check-dist demo \
 	bench bench-quick bench-instructions bench-cold soak repro clean
 
 # The modules compiled from their own source (swiftinst/compiled.py): a
@@ -20,8 +21,10 @@ $(STAMP): setup.cfg setup.py pyproject.toml requirements-test.txt
 	touch $@
 
 BUILD_STAMP := $(VENV)/.built-stamp
+# (other Pythons' builds, of other ABIs, stay beside it)
 $(BUILD_STAMP): $(STAMP) $(COMPILED)
-	rm -f swiftinst/*.so
+	rm -f swiftinst/*$$($(PY) -c 'import sysconfig; \
+		print(sysconfig.get_config_var("EXT_SUFFIX"))')
 	$(PY) -m pip install --quiet --no-build-isolation -e .
 	touch $@
 
@@ -29,11 +32,44 @@ venv: $(BUILD_STAMP)
 
 # Every test file twice: with the compiled request path, then with the
 # same modules interpreted, as on a node without a compiler.  Each run
-# checks that it ran the mode it was asked for (tests/unit/test_compiled).
+# checks that it ran the mode it was asked for (tests/unit/test_compiled),
+# prints its skips, and fails on one that tests/skips/<step>.txt does not
+# list: a machine without what a test needs must not pass quietly.
+SKIPS = -rs --expected-skips=tests/skips/$(1).txt
 test: $(BUILD_STAMP)
-	SWIFTINST_EXPECT=compiled $(PY) -m pytest -q $(PYTEST_ARGS) tests
+	SWIFTINST_EXPECT=compiled $(PY) -m pytest -q $(call SKIPS,newest) \
+		$(PYTEST_ARGS) tests
 	SWIFTINST_EXPECT=interpreted SWIFTINST_PURE_PYTHON=1 \
-		$(PY) -m pytest -q $(PYTEST_ARGS) tests
+		$(PY) -m pytest -q $(call SKIPS,newest) $(PYTEST_ARGS) tests
+
+# The other supported Pythons (pyenv's, with the newest Swift): the unit
+# tests in both modes, the functional tests compiled, two at a time.
+PYTHONS := 3.10 3.12 3.13
+.venv-python-%/.installed-stamp: setup.cfg setup.py pyproject.toml \
+		requirements-test.txt $(COMPILED)
+	prefix=$$(pyenv prefix $* 2>/dev/null) || { \
+		echo "no Python $* here (pyenv prefix $*)" >&2; exit 1; }; \
+		$$prefix/bin/python3 -m venv .venv-python-$*
+	.venv-python-$*/bin/python -m pip install --quiet --upgrade pip
+	.venv-python-$*/bin/python -m pip install --quiet \
+		-r requirements-test.txt swift
+	.venv-python-$*/bin/python -m pip install --quiet --no-build-isolation \
+		-e .
+	touch $@
+
+.PRECIOUS: .venv-python-%/.installed-stamp
+
+test-python-%: .venv-python-%/.installed-stamp
+	SWIFTINST_EXPECT=compiled .venv-python-$*/bin/python -m pytest -q \
+		$(call SKIPS,python-$*) $(PYTEST_ARGS) tests/unit
+	SWIFTINST_EXPECT=interpreted SWIFTINST_PURE_PYTHON=1 \
+		.venv-python-$*/bin/python -m pytest -q \
+		$(call SKIPS,python-$*) $(PYTEST_ARGS) tests/unit
+	SWIFTINST_EXPECT=compiled .venv-python-$*/bin/python -m pytest -q \
+		-n 2 $(call SKIPS,python-$*) $(PYTEST_ARGS) tests/functional \
+		tests/unit/test_compiled.py
+
+test-pythons: $(addprefix test-python-,$(PYTHONS))
 
 unit: $(BUILD_STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests/unit
@@ -61,13 +97,13 @@ SWIFT_newest := swift
 
 .PRECIOUS: .venv-swift-%/.installed-stamp
 
-# Both modes here too.
+# Both modes here too, every test.
 test-swift-%: .venv-swift-%/.installed-stamp
 	SWIFTINST_EXPECT=compiled .venv-swift-$*/bin/python -m pytest -q \
-		$(PYTEST_ARGS) tests/functional tests/unit/test_compiled.py
+		$(call SKIPS,swift-$*) $(PYTEST_ARGS) tests
 	SWIFTINST_EXPECT=interpreted SWIFTINST_PURE_PYTHON=1 \
-		.venv-swift-$*/bin/python -m pytest -q $(PYTEST_ARGS) \
-		tests/functional tests/unit/test_compiled.py
+		.venv-swift-$*/bin/python -m pytest -q $(call SKIPS,swift-$*) \
+		$(PYTEST_ARGS) tests
 
 test-compat: test-swift-oldest test-swift-newest
 
@@ -114,7 +150,7 @@ check-dist: dist
 		assert "site-packages" in swiftinst.__file__; \
 		assert c.in_use(), c.describe(); print(c.describe())'
 	cd build/check-dist && ../../.venv-wheel/bin/python -m pytest -q \
-		-p no:cacheprovider tests/functional
+		-p no:cacheprovider $(call SKIPS,check-dist) tests/functional
 	$(PYTHON) -m venv .venv-sdist
 	CC=false .venv-sdist/bin/python -m pip install --quiet \
 		dist/swiftinst-*.tar.gz
@@ -125,7 +161,8 @@ demo: $(BUILD_STAMP)
 	$(VENV)/bin/swiftinst demo
 
 clean:
-	rm -rf $(VENV) .venv-swift-* .venv-lint .venv-wheel .venv-sdist build \
+	rm -rf $(VENV) .venv-swift-* .venv-python-* .venv-lint .venv-wheel \
+		.venv-sdist build \
 		dist *.egg-info .pytest_cache \
 		swiftinst/*.so swiftinst/*.c
 

@@ -31,6 +31,7 @@ from swift.common.utils import (
 
 from swiftinst.labels import PROFILES
 from swiftinst.metrics import DEFAULT_LATENCY_BUCKETS
+from swiftinst.store import held_by_parent
 
 DEFAULT_RECON_CACHE_PATH = '/var/cache/swift'
 
@@ -131,13 +132,15 @@ def parse_allowed_ips(value, option='metrics_allowed_ips'):
 
 
 def default_metrics_dir(conf):
-    """One directory per object server, keyed by its bind_port.
+    """One directory per object server, keyed by its bind_ip and bind_port.
 
-    Two object servers on one host (a common SAIO and servers_per_port
-    layout) must never merge each other's counts.
+    Two object servers on one host (a SAIO, servers_per_port, or one
+    server per address on a common port) must never merge each other's
+    counts; the server's parent also holds a lock there (store.claim).
     """
     base = conf.get('recon_cache_path', DEFAULT_RECON_CACHE_PATH)
-    return os.path.join(base, 'swiftinst-%s' % conf.get('bind_port', '6200'))
+    return os.path.join(base, 'swiftinst-%s-%s' % (
+        conf.get('bind_ip', '0.0.0.0'), conf.get('bind_port', '6200')))
 
 
 def check_metrics_dir(path, option='metrics_dir'):
@@ -149,6 +152,18 @@ def check_metrics_dir(path, option='metrics_dir'):
         raise ConfigError(option, path, 'not a writable directory (%s)'
                           % err.strerror)
     return path
+
+
+def _metrics_dir(conf):
+    """metrics_dir, checked in the server's parent.  A worker that Swift
+    starts (and that loads the filter again) never fails on it: its server
+    checked it at start, and a metrics_dir gone bad since costs metrics,
+    never a worker.
+    """
+    path = conf.get('metrics_dir') or default_metrics_dir(conf)
+    if held_by_parent(path):
+        return path
+    return check_metrics_dir(path)
 
 
 def parse_statsd(conf):
@@ -186,8 +201,7 @@ def parse_config(conf):
         metrics_path=metrics_path,
         metrics_allowed_ips=parse_allowed_ips(
             conf.get('metrics_allowed_ips', '')),
-        metrics_dir=check_metrics_dir(
-            conf.get('metrics_dir') or default_metrics_dir(conf)),
+        metrics_dir=_metrics_dir(conf),
         flush_interval=flush,
         slow_read_threshold=slow,
         latency_buckets=parse_buckets(conf.get('latency_buckets', '')),

@@ -30,7 +30,7 @@ from swift.common.utils import get_logger
 
 from swiftinst import (compiled, diskfile_hooks, metrics, offhub,
                        server_hooks)
-from swiftinst.config import parse_config
+from swiftinst.config import ConfigError, parse_config
 from swiftinst.diskstate import DiskStateSampler
 from swiftinst.eventloop import EventLoopAccounting
 from swiftinst.exporters import prometheus
@@ -39,7 +39,7 @@ from swiftinst.labels import LabelPolicy
 from swiftinst.recorder import Recorder
 from swiftinst.requestpath import RequestPath
 from swiftinst.series import Series
-from swiftinst.store import MetricStore
+from swiftinst.store import MetricStore, MetricsDirInUse, claim
 from swiftinst.worker import WorkerLifecycle
 
 
@@ -148,6 +148,12 @@ def filter_factory(global_conf, **local_conf):
     """
     conf = dict(global_conf, **local_conf)
     config = parse_config(conf)
+    try:
+        claim(config.metrics_dir)
+    except MetricsDirInUse as err:
+        raise ConfigError('metrics_dir', config.metrics_dir,
+                          'in use by another object server (pid %s); give '
+                          'each server its own' % err.pid)
 
     def instrument_filter(app):
         return InstrumentMiddleware(app, conf, config)

@@ -18,15 +18,36 @@ cimport cython
 
 cdef class Series:
     cdef readonly tuple bounds
-    cdef public list counts
-    cdef public double total
+    cdef double[::1] _bounds
+    cdef long long[::1] _counts
+    cdef double[::1] _sum
     cdef public dict exemplars
 
-    @cython.locals(bounds=tuple, lo=Py_ssize_t, hi=Py_ssize_t,
-                   mid=Py_ssize_t, bound=double)
+    @cython.locals(i=Py_ssize_t)
+    cpdef bind(self, long long[::1] counts, double[::1] total)
+    @cython.locals(lo=Py_ssize_t, hi=Py_ssize_t, mid=Py_ssize_t)
     cpdef Py_ssize_t bucket(self, double seconds) except -1
     cpdef observe(self, double seconds)
     cpdef exemplar(self, double seconds, txn_id, double timestamp)
     @cython.locals(exemplars=dict)
     cpdef offer(self, Py_ssize_t bucket, tuple exemplar)
-    cpdef inc(self, amount=*)
+    cpdef inc(self, long long amount=*)
+    @cython.locals(i=Py_ssize_t)
+    cpdef add(self, Series other)
+    @cython.locals(i=Py_ssize_t, width=Py_ssize_t)
+    cpdef add_words(self, const long long[::1] words,
+                    const double[::1] floats, Py_ssize_t at)
+
+
+cdef class SeriesFileReader:
+    cdef readonly object path
+    cdef readonly tuple bounds
+    cdef bytes _digest
+    cdef object _width_of
+    cdef public list records
+    cdef object _map
+    cdef object _identity
+    cdef list _regions
+
+    @cython.locals(series=Series, at=Py_ssize_t)
+    cpdef add_to(self, dict totals, new_series)

@@ -17,9 +17,13 @@
 sampler and the final flush.
 
 The object server forks its workers after the filter is built, so
-everything that belongs to one worker (its snapshot file, its flusher
+everything that belongs to one worker (its values' file, its flusher
 greenthread, its event-loop hooks) starts at the worker's first request:
 ``adopt()`` is called by every request and does nothing after the first.
+
+The values themselves need no flushing (they live in the worker's file,
+see store); the flusher publishes exemplars, repairs the worker's file
+when metrics_dir lost it, and folds dead workers' files in now and then.
 """
 
 import atexit
@@ -48,6 +52,7 @@ class WorkerLifecycle(object):
         """Start this worker's own work at its first request."""
         if self.store.adopt_current_process():
             self.start()
+            self.report_store_problems()
         self.pid = self.store.pid
 
     def start(self):
@@ -76,13 +81,29 @@ class WorkerLifecycle(object):
             self.flush(compact=flushes % COMPACT_EVERY_FLUSHES == 0)
 
     def flush(self, compact=False):
+        store = self.store
         try:
-            self.recorder.problems(offhub.execute(self.store.flush))
+            self.recorder.problems(offhub.execute(store.flush))
             if compact:
-                self.recorder.problems(offhub.execute(self.store.compact))
+                self.recorder.problems(offhub.execute(store.compact))
         except Exception as err:
             self.recorder.error('store', 'cannot write to metrics_dir %s: %s'
                                 % (self.config.metrics_dir, err))
+        try:
+            if store.needs_repair:
+                store.repair()
+        except Exception as err:
+            self.recorder.error('store', 'cannot repair the values file in '
+                                'metrics_dir %s: %s'
+                                % (self.config.metrics_dir, err))
+        self.report_store_problems()
+
+    def report_store_problems(self):
+        """Count what the store met on the hub (it cannot log there)."""
+        problems = self.store.hub_problems
+        if problems:
+            self.store.hub_problems = []
+            self.recorder.problems(problems)
 
     def _sample_disk_state_forever(self):
         while True:

@@ -32,6 +32,58 @@ DEVICE_REQUESTS = metrics.DEVICE_REQUEST.name + '_count'
 FAST = {'flush_interval': '0.1'}
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        '--expected-skips', metavar='FILE', default=None,
+        help='fail the run on any skip not listed in FILE (lines of '
+        '"<test id prefix> | <words of its reason>"; # comments)')
+
+
+def _expected_skips(path):
+    expected = []
+    with open(path) as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            if line:
+                prefix, _, reason = line.partition('|')
+                expected.append((prefix.strip(), reason.strip()))
+    return expected
+
+
+_skips = []
+
+
+def pytest_runtest_logreport(report):
+    """Every skip of the run, with its reason (xdist replays its workers'
+    reports here too).
+    """
+    if report.skipped and not hasattr(report, 'wasxfail'):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else \
+            str(longrepr)
+        _skips.append((report.nodeid, reason))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With --expected-skips, a skip the CI step did not expect fails it:
+    a machine that lacks what a test needs must not stay green.
+    """
+    path = session.config.getoption('--expected-skips')
+    if not path or hasattr(session.config, 'workerinput'):
+        return
+    expected = _expected_skips(path)
+    unexpected = [(nodeid, reason) for nodeid, reason in _skips
+                  if not any(nodeid.startswith(prefix) and words in reason
+                             for prefix, words in expected)]
+    if unexpected:
+        reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+        lines = ['unexpected skips (not in %s):' % path] + [
+            '  %s: %s' % item for item in unexpected]
+        if reporter is not None:
+            reporter.write_line('\n'.join(lines), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_report_header(config):
     import swift
     return 'swift %s' % getattr(swift, '__version__', '?')

@@ -24,6 +24,7 @@ the fault and checks the counts come back exact, without a restart.
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -60,25 +61,41 @@ def error_lines(server, component):
             if 'swiftinst: %s error' % component in line]
 
 
-def survives(server, fault, clear, component, scrape_works=True):
-    """PUTs before, during and after ``fault``; the counts of all of them
-    once ``clear`` has run.
+def kill_a_worker(server):
+    """kill -9 one worker and wait for Swift's new one, which must then
+    make its values file in the broken metrics_dir.
+    """
+    before = server.worker_pids()
+    os.kill(before[0], signal.SIGKILL)
+    deadline = time.time() + 20
+    while before[0] in server.worker_pids() or \
+            len(server.worker_pids()) < WORKERS:
+        assert time.time() < deadline, 'Swift did not respawn the worker'
+        time.sleep(0.05)
+
+
+def survives(server, fault, clear, component, respawn=False):
+    """PUTs before, during and after ``fault`` (with a worker respawned
+    in the middle of it: a new worker must then do without a file); the
+    counts of all of them once ``clear`` has run.
     """
     puts(server, 'before', 5)
     exactly(server, 5)
     fault()
     try:
         puts(server, 'during', 10)
-        time.sleep(0.5)                 # several failed flushes per worker
-        if scrape_works:
-            assert scrape(server).total(ERRORS, component=component) >= 1
+        if respawn:
+            kill_a_worker(server)
         puts(server, 'during-more', 10)
-        time.sleep(0.3)
+        time.sleep(0.5)                 # several flushes per worker
         lines = error_lines(server, component)
         assert 1 <= len(lines) <= WORKERS, lines
     finally:
         clear()
     exactly(server, 25)
+    s = settled_scrape(server, lambda s: s.total(
+        ERRORS, component=component) >= 1)
+    assert s.total(ERRORS, component=component) >= 1
     assert len(error_lines(server, component)) <= WORKERS
 
 
@@ -96,27 +113,33 @@ def tmpfs(request, tmp_path):
 
 
 def test_metrics_dir_deleted(request):
+    # The workers' files go with it: each makes a new one, its counts
+    # carried over, within flush_interval.
     server = start_server(request, workers=WORKERS)
     survives(server, lambda: shutil.rmtree(server.metrics_dir),
-             lambda: None, 'store', scrape_works=False)
+             lambda: None, 'store')
 
 
 @needs_root
 def test_metrics_dir_read_only(request, tmpfs):
-    # The disk-state sampler holds its election lock open for writing,
-    # which a remount refuses ("busy"); a kernel turning a filesystem
-    # read-only after an error does not ask.
-    server = start_server(request, workers=WORKERS, filter_options={
-        'metrics_dir': tmpfs, 'disk_state_interval': '0'})
+    # What a kernel does to a filesystem after an error: nothing opens
+    # for writing any more, while what is open (the workers' mapped
+    # files) stays.  (A remount would refuse: files are open for
+    # writing.)  Mounting the directory over itself read-only does that
+    # to every new open, and unmounting it clears the fault.
+    server = start_server(request, workers=WORKERS,
+                          filter_options={'metrics_dir': tmpfs})
 
-    def remount(mode):
-        for _ in range(50):             # a flush may hold a temp file open
-            if subprocess.run(['mount', '-o', 'remount,' + mode, tmpfs],
-                              stderr=subprocess.DEVNULL).returncode == 0:
-                return
-            time.sleep(0.02)
-        raise AssertionError('cannot remount %s %s' % (tmpfs, mode))
-    survives(server, lambda: remount('ro'), lambda: remount('rw'), 'store')
+    # in the server's own mount namespace (Swift 2.29's is private)
+    inside = ['nsenter', '--target', str(server.proc.pid), '--mount', '--']
+
+    def read_only():
+        subprocess.run(inside + ['mount', '--bind', '-o', 'ro', tmpfs,
+                                 tmpfs], check=True)
+
+    def writable():
+        subprocess.run(inside + ['umount', tmpfs], check=True)
+    survives(server, read_only, writable, 'store', respawn=True)
 
 
 @needs_root
@@ -126,21 +149,24 @@ def test_metrics_dir_full(request, tmpfs):
     filler = os.path.join(tmpfs, 'filler')
 
     def fill():
-        with open(filler, 'wb') as f:
+        with open(filler, 'wb', buffering=0) as f:
             try:
                 while True:
                     f.write(b'\0' * 65536)
                     f.flush()
             except OSError:
                 pass
-        # what the workers' snapshot renames freed, fill too
-        with open(filler + '2', 'wb') as f:
+        # and what smaller writes still find
+        with open(filler + '2', 'wb', buffering=0) as f:
             try:
-                f.write(b'\0' * (1 << 20))
+                while True:
+                    f.write(b'\0' * 4096)
+                    f.flush()
             except OSError:
                 pass
     survives(server, fill, lambda: (os.unlink(filler),
-                                    os.unlink(filler + '2')), 'store')
+                                    os.unlink(filler + '2')), 'store',
+             respawn=True)
 
 
 def test_statsd_port_refusing_then_listening(request):

@@ -37,12 +37,14 @@ def test_defaults(base):
     assert config.metrics_allowed_ips == ()
 
 
-def test_default_metrics_dir_follows_bind_port():
+def test_default_metrics_dir_follows_bind_ip_and_port():
     assert default_metrics_dir({'bind_port': '6200'}) == \
-        '/var/cache/swift/swiftinst-6200'
-    assert default_metrics_dir({'bind_port': '6201',
+        '/var/cache/swift/swiftinst-0.0.0.0-6200'
+    assert default_metrics_dir({'bind_port': '6201', 'bind_ip': '10.0.0.2',
                                 'recon_cache_path': '/r'}) == \
-        '/r/swiftinst-6201'
+        '/r/swiftinst-10.0.0.2-6201'
+    assert default_metrics_dir({'bind_ip': '127.0.0.2'}) != \
+        default_metrics_dir({'bind_ip': '127.0.0.3'})
 
 
 def test_statsd_options_follow_swift(base):

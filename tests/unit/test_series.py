@@ -57,17 +57,21 @@ def test_a_counter_and_a_gauge_have_one_count():
     assert gauge.value == 7
 
 
-def test_zero_keeps_the_identity_and_dump_appends_counts_then_sum():
+def test_bind_carries_the_values_over_and_zero_starts_afresh():
     from array import array
     s = Series(BOUNDS)
-    counts_list = s.counts
     s.observe(0.05)
-    counts, sums = array('Q'), array('d')
-    s.dump(counts, sums)
-    assert counts.tolist() == [0, 0, 1, 0] and sums.tolist() == [0.05]
+    s.offer(2, ('tx', 0.05, 1.0))
+    counts, total = memoryview(array('q', [0] * 4)), \
+        memoryview(array('d', [0.0]))
+    s.bind(counts, total)
+    assert counts.tolist() == [0, 0, 1, 0] and total.tolist() == [0.05]
+    s.observe(0.5)                      # into the bound memory
+    assert counts.tolist() == [0, 0, 1, 1] and s.count == 2
     s.zero()
-    assert s.counts is counts_list and s.counts == [0, 0, 0, 0]
-    assert s.total == 0.0
+    assert s.counts == [0, 0, 0, 0] and s.total == 0.0
+    assert s.exemplars is None
+    assert counts.tolist() == [0, 0, 1, 1]      # no longer its memory
 
 
 def test_load_and_add_merge_series_of_one_layout():

@@ -18,6 +18,7 @@
 import errno
 import multiprocessing
 import os
+import shutil
 import threading
 from unittest import mock
 
@@ -90,7 +91,7 @@ def test_encoding_round_trips_and_sums_by_layout():
 
 
 def test_large_counts_do_not_carry_into_neighbours():
-    big = 2 ** 62
+    big = 2 ** 61
     acc = Accumulator(BOUNDS, {})
     for _ in range(3):
         acc.add(encode({KEY: series(big, 1, 0, 0, 0.0)}, BOUNDS))
@@ -109,24 +110,23 @@ def test_live_and_dead_workers_sum_and_dead_are_compacted(tmp_path, ctx):
     assert problems == [] and count(total) == 2 * 3 + 3 * 5
     names = os.listdir(d)
     assert 'archive' in names
-    assert len([n for n in names if n.startswith('snap-')]) == 2
+    assert len([n for n in names if n.startswith('live-')]) == 2
     # A second scrape reads the compacted state: same totals.
     assert count(scraper.merged()[0]) == 21
     for proc, release in live:
         release.set()
         proc.join()
     assert count(scraper.merged()[0]) == 21
-    assert [n for n in os.listdir(d) if n.startswith('snap-')] == []
+    assert [n for n in os.listdir(d) if n.startswith('live-')] == []
 
 
-def test_own_values_replace_own_stale_file(tmp_path):
+def test_a_scrape_counts_what_was_observed_before_it(tmp_path):
     s = MetricStore(str(tmp_path), BOUNDS)
     s.adopt_current_process()
-    s.observe(KEY, 0.5)
-    s.flush()
-    s.observe(KEY, 0.5)            # not yet flushed
-    total, _ = s.merged()
-    assert count(total) == 2       # fresh, and the stale file not added
+    other = MetricStore(str(tmp_path), BOUNDS)   # another worker's view
+    for n in range(1, 50):
+        s.observe(KEY, 0.5)
+        assert count(other.merged()[0]) == n     # no flush in between
 
 
 def test_reused_pid_is_a_different_worker(tmp_path, monkeypatch):
@@ -135,14 +135,14 @@ def test_reused_pid_is_a_different_worker(tmp_path, monkeypatch):
     s.adopt_current_process()
     s.observe(KEY, 0.5)
     s.flush()
-    # A snapshot left by an earlier process that had our pid.
+    # A 0.3 snapshot left by an earlier process that had our pid.
     old = os.path.join(d, 'snap-%d-1' % os.getpid())
     with open(old, 'wb') as f:
         f.write(encode({KEY: series(0, 0, 7, 0, 3.5)}, BOUNDS))
     total, _ = MetricStore(d, BOUNDS).merged()
     assert count(total) == 8
     assert not os.path.exists(old)          # folded: its process is gone
-    assert os.path.exists(os.path.join(d, 'snap-' + s.wid))
+    assert os.path.exists(os.path.join(d, 'live-' + s.wid))
 
 
 def test_crash_between_archive_and_unlink_does_not_double(tmp_path,
@@ -227,17 +227,21 @@ def test_corrupt_archive_restarts_from_zero_not_a_mix(tmp_path):
     assert any(n.startswith('archive.bad-') for n in os.listdir(d))
 
 
-def test_deleted_metrics_dir_is_recreated(tmp_path):
+def test_deleted_metrics_dir_is_recreated_with_the_values(tmp_path):
     d = str(tmp_path / 'gone')
     s = MetricStore(d, BOUNDS)
     s.adopt_current_process()
     s.observe(KEY, 0.1)
+    shutil.rmtree(d)
+    s.observe(KEY, 0.1)                 # into the unlinked file
     problems = s.flush()
-    assert os.listdir(d) == ['snap-' + s.wid]
-    # said once, so the loss of exited workers' counts is on record
-    assert [p.component for p in problems] == ['store']
+    assert s.needs_repair and [p.component for p in problems] == ['store']
     assert 'removed' in str(problems[0])
-    assert s.flush() == []
+    assert s.flush() == []              # said once
+    assert s.repair()
+    assert os.listdir(d) == ['live-' + s.wid]
+    s.observe(KEY, 0.1)
+    assert count(MetricStore(d, BOUNDS).merged()[0]) == 3
 
 
 def test_a_read_only_metrics_dir_can_still_be_scraped(tmp_path):
@@ -255,8 +259,45 @@ def test_a_read_only_metrics_dir_can_still_be_scraped(tmp_path):
     s.observe(KEY, 0.2)
     with mock.patch('os.open', read_only_open):
         series, problems = s.merged()
-    assert series[KEY].count == 1   # as last flushed
-    assert [p.component for p in problems] == ['store']
+    assert series[KEY].count == 2 and problems == []
+
+
+def test_a_worker_that_cannot_create_its_file_counts_in_memory(tmp_path):
+    d = str(tmp_path)
+    s = MetricStore(d, BOUNDS)
+    with mock.patch('os.posix_fallocate', side_effect=OSError(
+            errno.ENOSPC, 'No space left on device')):
+        assert s.adopt_current_process()
+        s.observe(KEY, 0.1)
+        assert s.needs_repair and not s.repair()
+    assert [p.component for p in s.hub_problems] == ['store']
+    # its own scrape still counts it; and once there is room, the file
+    # takes the values over
+    assert count(s.merged()[0]) == 1
+    assert s.repair() and not s.unbound
+    s.observe(KEY, 0.1)
+    assert count(MetricStore(d, BOUNDS).merged()[0]) == 2
+
+
+def test_a_file_that_cannot_grow_keeps_the_new_series_in_memory(tmp_path):
+    d = str(tmp_path)
+    s = MetricStore(d, BOUNDS)
+    s.adopt_current_process()
+    keys = [('swift_object_disk_op_seconds', ('fsync', 'd%d' % i, '0'))
+            for i in range(1500)]      # more than one region holds
+    with mock.patch('os.posix_fallocate', side_effect=OSError(
+            errno.ENOSPC, 'No space left on device')):
+        for key in keys:
+            s.observe(key, 0.1)
+    assert s.unbound and s.needs_repair
+    assert {p.component for p in s.hub_problems} == {'store'}
+    own = s.merged()[0]
+    assert sum(count(own, key) for key in keys) == 1500
+    assert s.repair() and not s.unbound
+    for key in keys:
+        s.observe(key, 0.1)
+    total = MetricStore(d, BOUNDS).merged()[0]
+    assert [count(total, key) for key in keys] == [2] * 1500
 
 
 def test_process_start_time_tells_pid_reuse_apart():
@@ -290,7 +331,7 @@ def test_concurrent_scrapers_compact_once_and_agree(tmp_path, ctx):
         release.set()
         proc.join()
     assert set(results) == {3 * 2 + 12}
-    assert len([n for n in os.listdir(d) if n.startswith('snap-')]) == 3
+    assert len([n for n in os.listdir(d) if n.startswith('live-')]) == 3
 
 
 def test_exemplars_survive_the_merge_and_the_freshest_wins(tmp_path):
