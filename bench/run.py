@@ -95,6 +95,13 @@ def build_rows(results):
                      verdict(row['ours_s'] <= 0.1 and
                              row.get('speedup', 10) >= 10)
                      if row['workers'] == 48 else '-'))
+    default = results.get('scrape', {}).get('default_profile')
+    if default:
+        rows.append(('scrape, 48 workers, default profile (%d series each; '
+                     'full: %d)' % (default['series_per_worker'],
+                                    default['full_series_per_worker']),
+                     '%.1f ms' % (default['ours_s'] * 1e3), '-',
+                     '<= 100 ms', verdict(default['ours_s'] <= 0.1)))
     churn = results.get('scrape', {}).get('churn')
     if churn:
         rows.append(('scrape after worker churn / live only (%d pairs)'

@@ -55,10 +55,13 @@ def scrape_once(store):
         return render(series, store.bounds)
 
 
-def ours(workers, repeat=9):
-    """Median seconds of merge + render over ``workers`` live workers."""
+def ours(workers, repeat=9, profile='full'):
+    """Median seconds of merge + render over ``workers`` live workers,
+    each with the series ``profile`` keeps (bench/workload.py).
+    """
     directory = tempfile.mkdtemp(prefix='swiftinst-scrape-')
-    fake = workload.FakeWorkers(directory, DEFAULT_LATENCY_BUCKETS, workers)
+    fake = workload.FakeWorkers(directory, DEFAULT_LATENCY_BUCKETS, workers,
+                                profile=profile)
     try:
         store = MetricStore(directory, DEFAULT_LATENCY_BUCKETS)
         scrape_once(store)
@@ -262,6 +265,11 @@ def main(worker_counts=(1, 8, 48, 128), churn_dead=500, mp_max=48):
             row['speedup'] = row['multiprocess_s'] / row['ours_s']
         results['scrape'].append(row)
         print(json.dumps(row))
+    results['default_profile'] = {
+        'workers': 48, 'ours_s': ours(48, profile='default'),
+        'series_per_worker': len(list(workload.label_sets('default'))),
+        'full_series_per_worker': len(list(workload.label_sets('full')))}
+    print(json.dumps(results['default_profile']))
     results['churn'] = churn(48, churn_dead)
     print(json.dumps(results['churn']))
     results['stall'] = stall()

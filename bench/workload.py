@@ -42,24 +42,46 @@ POLICIES = ('0', '1')
 STATUSES = ('2xx', '3xx', '4xx', '5xx', 'other')
 
 
-def label_sets():
-    """(metric, labels) of every series, in a stable order."""
+def label_sets(profile='full'):
+    """(metric, labels) of every series, in a stable order, as
+    ``profile`` keeps them: 'full' has every histogram per device and
+    policy; 'default' (swiftinst's default) keeps the request histograms
+    per node, the device's requests as totals, no policy on a device's
+    own series, and the cache drop and cleanup ops per node.
+    """
+    seen = set()
+    full = profile == 'full'
+    node_ops = () if full else ('drop_cache', 'cleanup')
     for device in DEVICES:
         for policy in POLICIES:
+            own = policy if full else metrics.ALL_POLICIES
             for op in metrics.DISK_OPS:
-                yield metrics.DISK_OP, (op, device, policy)
+                yield from _once(seen, metrics.DISK_OP, (
+                    op, metrics.NODE if op in node_ops else device, own))
             for method in metrics.METHODS:
-                labels = (method, device, policy)
-                yield metrics.INPUT_READ, labels
-                yield metrics.INPUT_BYTES, labels
-                yield metrics.SLOW_READS, labels
+                labels = (method, device, own)
+                yield from _once(seen, metrics.INPUT_READ, labels)
+                yield from _once(seen, metrics.INPUT_BYTES, labels)
+                yield from _once(seen, metrics.SLOW_READS, labels)
                 for status in STATUSES:
-                    yield metrics.REQUEST, labels + (status,)
+                    if full:
+                        yield metrics.REQUEST, labels + (status,)
+                    else:
+                        yield from _once(seen, metrics.REQUEST, (
+                            method, metrics.NODE, policy, status))
+                        yield from _once(seen, metrics.DEVICE_REQUEST,
+                                         labels + (status,))
 
 
-def fill(store, observations=3):
+def _once(seen, definition, labels):
+    if (definition.name, labels) not in seen:
+        seen.add((definition.name, labels))
+        yield definition, labels
+
+
+def fill(store, observations=3, profile='full'):
     """Give ``store`` every series, each with a few observations."""
-    for definition, labels in label_sets():
+    for definition, labels in label_sets(profile):
         key = (definition.name, labels)
         for i in range(observations):
             if definition.kind == metrics.HISTOGRAM:
@@ -68,10 +90,10 @@ def fill(store, observations=3):
                 store.inc(key, 1 + i)
 
 
-def _worker(directory, bounds, ready, release):
+def _worker(directory, bounds, ready, release, profile):
     store = MetricStore(directory, bounds)
     store.adopt_current_process()
-    fill(store)
+    fill(store, profile=profile)
     store.flush()
     ready.set()
     if release is not None:
@@ -79,20 +101,22 @@ def _worker(directory, bounds, ready, release):
 
 
 class FakeWorkers(object):
-    """Real processes that each wrote a full snapshot into ``directory``.
+    """Real processes that each hold a full set of series in
+    ``directory``.
 
     ``live`` ones wait until close(); the others exit at once, leaving
     snapshots of dead workers behind, as worker churn does.
     """
 
-    def __init__(self, directory, bounds, live, dead=0):
+    def __init__(self, directory, bounds, live, dead=0, profile='full'):
         ctx = multiprocessing.get_context('fork')
         self.release = ctx.Event()
         self.procs = []
         for i in range(live + dead):
             ready = ctx.Event()
             proc = ctx.Process(target=_worker, args=(
-                directory, bounds, ready, self.release if i < live else None))
+                directory, bounds, ready, self.release if i < live else None,
+                profile))
             proc.start()
             ready.wait(60)
             if i >= live:
@@ -107,4 +131,5 @@ class FakeWorkers(object):
 
 
 def snapshot_names(directory):
-    return [n for n in os.listdir(directory) if n.startswith('snap-')]
+    """The workers' values files in ``directory``."""
+    return [n for n in os.listdir(directory) if n.startswith('live-')]

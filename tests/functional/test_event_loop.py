@@ -168,6 +168,16 @@ def test_phases_add_up_to_the_wall_time(request):
                 device=device)
     # the PUTs waited for tpool threads (_finalize_put)
     assert phase(s, 'tpool_wait', method='PUT') > 0
+    # and the parts went where the time went, which only the switch trace
+    # can tell (without it, all would be one phase): the slow client's
+    # 0.3 s on sda is client_wait, not running; the PUTs' opens on sdb,
+    # which block the hub 0.1 s each for the request that makes them, are
+    # its running time, and no other request's wait (one at a time)
+    assert phase(s, 'client_wait', method='PUT', device='sda') >= 0.27
+    assert phase(s, 'running', method='PUT', device='sda') < 0.2
+    assert phase(s, 'running', method='PUT', device='sdb') >= 0.5
+    assert phase(s, 'hub_wait', method='PUT', device='sdb') < 0.1
+    assert phase(s, 'client_wait', method='PUT', device='sdb') < 0.1
 
 
 def test_blocked_hub_warnings_are_rate_limited(request):

@@ -26,8 +26,10 @@ PUTs in the proxy's multi-phase MIME form, REPLICATE and SSYNC run too.
 
 import hashlib
 import json
+import re
 import select
 import socket
+import sys
 import time
 
 import pytest
@@ -158,9 +160,32 @@ def exchange(server, method, head, body=b'', hang_up_after=None):
         sock.close()
 
 
+# Before Python 3.11 a bare ``raise`` puts the re-raising frame back in the
+# traceback (README, "Transparent"): there, the one difference a 500 body
+# may have is a line of one of the filter's thin wrappers, interpreted
+# .py files.  A compiled module's frame, or anything else, still differs.
+_WRAPPER_FRAME = re.compile(
+    rb'  File "[^"\n]*/swiftinst/(input|requestpath|diskfile_hooks|'
+    rb'server_hooks|eventloop|middleware|patching)\.py", line \d+, in '
+    rb'\w+\n(    [^\n]*\n)?')
+
+
+def without_wrapper_frames(responses):
+    if responses is None or sys.version_info >= (3, 11):
+        return responses
+    out = list(responses)      # ..., the final head, its body
+    body = _WRAPPER_FRAME.sub(b'', out[-1])
+    if body != out[-1]:
+        out[-1] = body
+        out[-2] = re.sub(rb'(?im)^(content-length:) *\d+',
+                         b'\\1 %d' % len(body), out[-2])
+    return out
+
+
 def same_on_both(pair, method, head, body=b'', hang_up_after=None):
     results = [exchange(server, method, head, body, hang_up_after)
                for server in pair]
+    results[1] = without_wrapper_frames(results[1])
     assert results[0] == results[1], (head, results)
     return results[0]
 

@@ -78,13 +78,20 @@ def serve_everything(server, device, rounds=1):
     return statuses
 
 
-def series_by_device(s):
+# What only a stall of the machine running the test adds (a hub block of
+# 50 ms on a loaded CI machine): within the budget, but not the same on
+# every device.
+STALL_ONLY = ('swift_object_hub_blocked_seconds',)
+
+
+def series_by_device(s, leave_out=()):
     """{device or '': number of series} of the Scrape ``s``: '' counts
     the node's own.
     """
     counts = {}
     for (name, labels), _ in s.samples.items():
-        if not name.startswith('swift_object_'):
+        if not name.startswith('swift_object_') or \
+                name.startswith(leave_out):
             continue
         device = dict(labels).get('device', '')
         counts[device] = counts.get(device, 0) + 1
@@ -98,7 +105,8 @@ def settled_series(server, devices):
     settled_scrape(server, lambda s: all(
         series_by_device(s).get(device) for device in devices))
     time.sleep(0.5)
-    return series_by_device(scrape(server))
+    s = scrape(server)
+    return series_by_device(s), series_by_device(s, STALL_ONLY)
 
 
 @pytest.mark.parametrize('profile', ['default', 'lean', 'full'])
@@ -113,11 +121,11 @@ def test_what_one_device_costs(request, profile):
     assert {method for method, _ in served} == {
         'PUT', 'GET', 'HEAD', 'POST', 'DELETE', 'REPLICATE', 'SSYNC'}
     assert {status for _, status in served} >= {2, 3, 4}
-    counts = settled_series(server, server.devices)
+    counts, steady = settled_series(server, server.devices)
     per_device = [counts[device] for device in server.devices]
     print('%s: %s series per device, %d of the node' % (
         profile, per_device, counts.get('', 0)))
-    assert per_device[0] == per_device[1]
+    assert steady[server.devices[0]] == steady[server.devices[1]]
     if profile in BUDGET:
         assert per_device[0] <= BUDGET[profile], (profile, per_device)
     else:
@@ -132,7 +140,7 @@ def test_series_grow_with_devices_never_with_requests(request):
             'disk_state_interval': '0.5'})
         for device in devices:
             serve_everything(server, device)
-        servers[count] = (server, settled_series(server, devices))
+        servers[count] = (server, settled_series(server, devices)[1])
     small, large = servers[2][1], servers[4][1]
     one_device = small['sda']
     assert all(large[d] == one_device for d in ('sda', 'sdb', 'sdc', 'sdd'))
@@ -142,5 +150,5 @@ def test_series_grow_with_devices_never_with_requests(request):
     server, before = servers[4]
     for device in server.devices:
         serve_everything(server, device, rounds=5)
-    after = settled_series(server, server.devices)
+    after = settled_series(server, server.devices)[1]
     assert after == before, (before, after)
