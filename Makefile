@@ -97,13 +97,13 @@ SWIFT_newest := swift
 
 .PRECIOUS: .venv-swift-%/.installed-stamp
 
-# Both modes here too, every test.
+# Both modes here too, every test, two at a time.
 test-swift-%: .venv-swift-%/.installed-stamp
-	SWIFTINST_EXPECT=compiled .venv-swift-$*/bin/python -m pytest -q \
+	SWIFTINST_EXPECT=compiled .venv-swift-$*/bin/python -m pytest -q -n 2 \
 		$(call SKIPS,swift-$*) $(PYTEST_ARGS) tests
 	SWIFTINST_EXPECT=interpreted SWIFTINST_PURE_PYTHON=1 \
-		.venv-swift-$*/bin/python -m pytest -q $(call SKIPS,swift-$*) \
-		$(PYTEST_ARGS) tests
+		.venv-swift-$*/bin/python -m pytest -q -n 2 \
+		$(call SKIPS,swift-$*) $(PYTEST_ARGS) tests
 
 test-compat: test-swift-oldest test-swift-newest
 

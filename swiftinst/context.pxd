@@ -15,6 +15,7 @@
 
 # Declarations that compile context.py (Cython pure-Python mode).
 cimport cython
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from swiftinst.recorder cimport Recorder, RequestKind
 from swiftinst.series cimport Series
 
@@ -68,3 +69,6 @@ cpdef RequestContext begin_request(type context_class, Recorder recorder, env,
                                    start_response)
 cpdef register(ctx, green)
 cpdef unregister(ctx, green)
+
+@cython.locals(ts=timespec)
+cpdef double monotonic()

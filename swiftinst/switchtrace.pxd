@@ -15,7 +15,7 @@
 
 # Declarations that compile switchtrace.py (Cython pure-Python mode).
 cimport cython
-from swiftinst.context cimport RequestContext
+from swiftinst.context cimport RequestContext, monotonic
 
 # what a request waits for (see context), as C ints
 cdef int AWAIT_CLIENT, AWAIT_CONTAINER, AWAIT_UPDATES
@@ -27,6 +27,9 @@ cdef class TraceState:
     cdef public object hub_greenlet
     cdef public object previous_trace
     cdef public long long errors
+    cdef public object clock
+
+cdef double _now(TraceState st) except? -1.0
 
 cdef class Culprit:
     cdef readonly object method

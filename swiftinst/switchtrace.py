@@ -40,13 +40,11 @@ Nothing here calls into Swift, so no Swift traceback can pass through it.
 """
 
 import collections
-import time
 
 from swiftinst import context, metrics
 from swiftinst.context import (AWAIT_CLIENT, AWAIT_CONTAINER,
-                               AWAIT_UPDATES)
+                               AWAIT_UPDATES, monotonic)
 
-_monotonic = time.monotonic
 _active = context.active
 
 
@@ -58,7 +56,7 @@ class TraceState(object):
     """
 
     __slots__ = ('idle_total', 'last_switch', 'block_threshold',
-                 'hub_greenlet', 'previous_trace', 'errors')
+                 'hub_greenlet', 'previous_trace', 'errors', 'clock')
 
     def __init__(self):
         # Seconds the hub spent idle in do_poll, ever: a waiting request
@@ -72,6 +70,16 @@ class TraceState(object):
         self.previous_trace = None
         # exceptions inside on_switch, reported by the probe
         self.errors = 0
+        # None: the monotonic clock (compiled, clock_gettime); unit tests
+        # set a fake one
+        self.clock = None
+
+
+def _now(st):
+    clock = st.clock
+    if clock is None:
+        return monotonic()
+    return clock()
 
 
 state = TraceState()
@@ -139,7 +147,7 @@ def on_switch(event, args):
         try:
             active = _active
             origin, target = args
-            now = _monotonic()
+            now = _now(st)
             held = now - st.last_switch
             st.last_switch = now
             ctx = active.get(origin)
@@ -189,11 +197,11 @@ def timed_poll(real):
     """The hub's do_poll, adding the time it sat idle to the total."""
     def do_poll(seconds):
         st = state
-        started = _monotonic()
+        started = _now(st)
         try:
             return real(seconds)
         finally:
-            st.idle_total += _monotonic() - started
+            st.idle_total += _now(st) - started
     return do_poll
 
 
@@ -211,7 +219,7 @@ def start(hub_greenlet, block_threshold):
     """Begin accounting in this worker's hub thread."""
     state.hub_greenlet = hub_greenlet
     state.block_threshold = block_threshold
-    state.last_switch = _monotonic()
+    state.last_switch = _now(state)
 
 
 def chain(previous_trace):

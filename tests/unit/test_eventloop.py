@@ -39,7 +39,7 @@ def ctx(tmp_path):
 @pytest.fixture
 def clock(monkeypatch):
     now = [100.0]
-    monkeypatch.setattr(switchtrace, '_monotonic', lambda: now[0])
+    monkeypatch.setattr(switchtrace.state, 'clock', lambda: now[0])
     monkeypatch.setattr(switchtrace.state, 'last_switch', 100.0)
     monkeypatch.setattr(switchtrace.state, 'idle_total', 0.0)
     monkeypatch.setattr(switchtrace.state, 'block_threshold', 0.05)
