@@ -51,7 +51,7 @@ import subprocess
 import sys
 import tempfile
 
-from swiftinst import diskfile_hooks
+from swiftinst import diskfile_hooks, server_hooks
 
 N = 100
 WORKER_REQUESTS = 1000
@@ -86,6 +86,8 @@ def _app(variant, root):
         event_loop_accounting=str(variant == 'accounting'))(bare)
     if variant in ('bare', 'request'):
         diskfile_hooks.uninstall()
+    if variant == 'bare':
+        server_hooks.uninstall()
     return bare if variant in ('bare', 'detached') else filtered
 
 

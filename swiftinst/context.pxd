@@ -72,3 +72,6 @@ cpdef unregister(ctx, green)
 
 @cython.locals(ts=timespec)
 cpdef double monotonic()
+
+@cython.locals(inner=tuple)
+cpdef append_own(list ops, op, Py_ssize_t mark, double seconds)

@@ -55,6 +55,20 @@ def monotonic():
     return _monotonic()
 
 
+def append_own(ops, op, mark, seconds):
+    """Append ``op``, which took ``seconds``, to ``ops``, less the seconds
+    of the ops appended since index ``mark`` while it ran: an op that
+    nests others (a rename that fsyncs its directory, an open that
+    quarantines) is charged only its own time, so a request's ops add up
+    to the time spent, never more.  (Bookkeeping that no Swift call passes
+    through: compiled, the diskfile hooks call it without a frame.)
+    """
+    if len(ops) > mark:
+        for inner in ops[mark:]:
+            seconds -= inner[1]
+    ops.append((op, seconds))
+
+
 # A finished context's environment: see RequestContext.finish.
 _NO_ENV = types.MappingProxyType({})
 

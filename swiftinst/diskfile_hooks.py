@@ -45,6 +45,7 @@ import functools
 import time
 
 from swiftinst import context, hub
+from swiftinst.context import append_own
 from swiftinst.patching import Globals, Patches
 from swiftinst.transparent import drop_own_frame
 
@@ -77,19 +78,6 @@ def _record_detached(ops, diskfile):
 
 
 # -- helpers called inside swift.obj.diskfile ----------------------------
-
-def append_own(ops, op, mark, seconds):
-    """Append ``op``, which took ``seconds``, to ``ops``, less the seconds
-    of the ops appended since index ``mark`` while it ran: an op that
-    nests others (a rename that fsyncs its directory, an open that
-    quarantines) is charged only its own time, so a request's ops add up
-    to the time spent, never more.
-    """
-    if len(ops) > mark:
-        for inner in ops[mark:]:
-            seconds -= inner[1]
-    ops.append((op, seconds))
-
 
 def _timed_helper(op, func, nesting=False, on_hub=True):
     """Wrap a module-level helper (or a method) that may run in a native

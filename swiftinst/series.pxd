@@ -16,6 +16,7 @@
 # Declarations that compile series.py (Cython pure-Python mode).
 cimport cython
 
+@cython.final
 cdef class Series:
     cdef readonly tuple bounds
     cdef double[::1] _bounds
