@@ -80,6 +80,7 @@ def pytest_sessionfinish(session, exitstatus):
         lines = ['unexpected skips (not in %s):' % path] + [
             '  %s: %s' % item for item in unexpected]
         if reporter is not None:
+            reporter.ensure_newline()
             reporter.write_line('\n'.join(lines), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
