@@ -41,7 +41,7 @@ import os
 import sys
 
 PACKAGE = 'swiftinst'
-MODULES = ('series', 'recorder', 'context', 'switchtrace')
+MODULES = ('series', 'recorder', 'context', 'switchtrace', 'activity')
 ENV = 'SWIFTINST_PURE_PYTHON'
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # Swift's config_true_value, without importing Swift into every tool
