@@ -199,6 +199,16 @@ def run_report(args):
                       watch=args.watch)
 
 
+def run_requests(args):
+    from swiftinst import requests_view
+    if args.interval <= 0:
+        print('swiftinst requests: --interval must be > 0', file=sys.stderr)
+        return 2
+    return requests_view.run(args.url, as_json=args.json, watch=args.watch,
+                             interval=args.interval, out=sys.stdout,
+                             err=sys.stderr)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog='swiftinst',
@@ -244,6 +254,20 @@ def build_parser():
     report.add_argument('--json', action='store_true',
                         help='machine-readable output')
     report.set_defaults(run=run_report)
+    requests = commands.add_parser(
+        'requests', help='what each request on a node is waiting on right '
+                         'now, and the slowest recent ones, step by step')
+    requests.add_argument('url', metavar='URL',
+                          help='an object server\'s requests URL, e.g. '
+                               'http://127.0.0.1:6200/debug/requests')
+    requests.add_argument('--json', action='store_true',
+                          help='the endpoint\'s JSON answer')
+    requests.add_argument('--watch', action='store_true',
+                          help='refresh every interval, like top')
+    requests.add_argument('--interval', type=float, default=2.0,
+                          help='with --watch: seconds between refreshes '
+                               '(default 2)')
+    requests.set_defaults(run=run_requests)
     return parser
 
 

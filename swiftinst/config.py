@@ -56,6 +56,10 @@ InstrumentConfig = namedtuple('InstrumentConfig', [
     'exemplar_min_seconds',  # slowest observations kept as exemplars; 0: off
     'series_profile',        # labels.SeriesProfile: what is kept per device
     'recon_cache_path',      # where swift-recon-cron counts async pendings
+    'requests_path',         # the requests in flight and the slowest
+    'requests_max_in_flight',  # records per worker (Swift's max_clients)
+    'slowest_window',        # seconds the slowest requests are kept
+    'slowest_count',         # how many of them per node
 ])
 
 
@@ -82,6 +86,21 @@ def _bool(conf, option, default):
                      'false', '0', 'no', 'off', 'f', 'n'):
         raise ConfigError(option, value, 'must be true or false')
     return config_true_value(value)
+
+
+def _positive_int(conf, option, default):
+    value = conf.get(option, default)
+    try:
+        return config_positive_int_value(value)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(option, value, err)
+
+
+def _path(conf, option, default):
+    path = conf.get(option, default)
+    if not path.startswith('/'):
+        raise ConfigError(option, path, 'must start with "/"')
+    return path
 
 
 def _port(conf, option, default):
@@ -191,10 +210,11 @@ def parse_statsd(conf):
 
 def parse_config(conf):
     """Build an InstrumentConfig from the merged [DEFAULT] + filter conf."""
-    metrics_path = conf.get('metrics_path', '/metrics')
-    if not metrics_path.startswith('/'):
-        raise ConfigError('metrics_path', metrics_path,
-                          'must start with "/"')
+    metrics_path = _path(conf, 'metrics_path', '/metrics')
+    requests_path = _path(conf, 'requests_path', '/debug/requests')
+    if requests_path == metrics_path:
+        raise ConfigError('requests_path', requests_path,
+                          'must differ from metrics_path')
     slow = _float(conf, 'slow_read_threshold', 1.0)
     flush = _float(conf, 'flush_interval', 1.0, minimum=0.01)
     return InstrumentConfig(
@@ -220,4 +240,10 @@ def parse_config(conf):
         series_profile=parse_profile(conf.get('series_profile', 'default')),
         recon_cache_path=conf.get('recon_cache_path',
                                   DEFAULT_RECON_CACHE_PATH),
+        requests_path=requests_path,
+        # Swift's default max_clients: a worker serves no more at once
+        requests_max_in_flight=_positive_int(conf, 'requests_max_in_flight',
+                                             1024),
+        slowest_window=_float(conf, 'slowest_window', 600.0, minimum=1.0),
+        slowest_count=_positive_int(conf, 'slowest_count', 20),
     )

@@ -18,6 +18,7 @@ cimport cython
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from swiftinst.recorder cimport Recorder, RequestKind
 from swiftinst.series cimport Series
+from swiftinst.activity cimport RequestRecords
 
 cdef class RequestContext:
     cdef readonly Recorder recorder
@@ -48,15 +49,21 @@ cdef class RequestContext:
     cdef public object tpool_called
     cdef public object tpool_done
     cdef public Py_ssize_t slice_mark
+    cdef readonly RequestRecords records
+    cdef public Py_ssize_t slot
+    cdef public Py_ssize_t resume_kind
 
+    @cython.locals(records=RequestRecords)
     cpdef start(self, Recorder recorder, RequestKind kind, env,
                 start_response)
     cpdef add_disk_op(self, op, double seconds)
+    cpdef Py_ssize_t step_begin(self, op, double at) except? -2
+    cpdef step_end(self, Py_ssize_t before, double at)
     @cython.locals(seconds=double, series=Series)
     cpdef read_done(self, Py_ssize_t nbytes, double started,
                     double hub_before)
     @cython.locals(recorder=Recorder, kind=RequestKind, now=double,
-                   seconds=double)
+                   seconds=double, slot=Py_ssize_t)
     cpdef finish(self)
     cpdef tuple phases(self)
 

@@ -33,6 +33,7 @@ import time
 import types
 import weakref
 
+from swiftinst.activity import KIND_OF
 from swiftinst.hub import getcurrent
 from swiftinst.recorder import note_exemplar
 
@@ -42,6 +43,7 @@ except ImportError:  # interpreted, and Cython is not installed
     from swiftinst import _nocython as cython
 
 _monotonic = time.monotonic
+_wall = time.time
 
 
 def monotonic():
@@ -135,6 +137,18 @@ def partition_of(path):
     return parts[2] if len(parts) > 2 else ''
 
 
+def partition_number(path):
+    """'/sda/123/a/c/o' -> 123; -1 when there is none."""
+    partition = partition_of(path)
+    return int(partition) if partition.isdigit() else -1
+
+
+def status_code(status):
+    """'201 Created' -> 201; 0 when there is none."""
+    code = str(status or '')[:3]
+    return int(code) if code.isdigit() else 0
+
+
 def begin_request(context_class, recorder, env, start_response):
     """A ``context_class`` (a RequestContext) for the request of ``env``,
     its ``wsgi.input`` timed by a ``context_class.input_class`` if the
@@ -186,7 +200,11 @@ class RequestContext(object):
                  'container_wait', 'commit_wait', 'awaiting',
                  'updates_pending', 'updates_done',
                  'switched_at', 'idle_mark', 'tpool_called', 'tpool_done',
-                 'slice_mark')
+                 'slice_mark',
+                 # its record among the worker's (see activity): the
+                 # records, its slot (-1: none), and the kind a wait
+                 # interrupted (see switchtrace)
+                 'records', 'slot', 'resume_kind')
 
     def __init__(self, recorder, kind, env, start_response=None):
         self.start(recorder, kind, env, start_response)
@@ -214,7 +232,35 @@ class RequestContext(object):
         self.status = None
         self.disk_ops = []
         self.greenlet = getcurrent()
+        self.records = records = recorder.records
+        self.slot = -1
+        self.resume_kind = 0
+        if records is not None:
+            self.slot = records.claim(
+                self.started, _wall(), env.get('HTTP_X_TRANS_ID'),
+                kind.method, kind.device, kind.policy,
+                partition_number(env.get('PATH_INFO', '')))
+            if self.slot < 0:
+                recorder.error('requests', 'more than requests_max_in_flight'
+                               ' = %d requests in flight at once: the others '
+                               'are not listed' % records.slots)
         register(self, self.greenlet)
+
+    def step_begin(self, op, at):
+        """Disk op ``op`` began at ``at`` (on the hub, or in the tpool
+        thread that runs the request's disk work): the request's record
+        now waits on it.  Returns what to hand ``step_end``.
+        """
+        if self.slot < 0:
+            return -1
+        return self.records.transition(self.slot, KIND_OF[op], at)
+
+    def step_end(self, before, at):
+        """The op that ``step_begin`` returned ``before`` for ended at
+        ``at``.
+        """
+        if self.slot >= 0 and before >= 0:
+            self.records.transition(self.slot, before, at)
 
     def add_disk_op(self, op, seconds):
         self.disk_ops.append((op, seconds))
@@ -254,6 +300,10 @@ class RequestContext(object):
             unregister(self, self.greenlet)
             now = monotonic()
             seconds = now - self.started
+            if self.slot >= 0:
+                slot, self.slot = self.slot, -1
+                self.records.release(slot, status_code(self.status), now,
+                                     _wall())
             recorder = self.recorder
             kind = self.kind
             if self.disk_ops:

@@ -105,16 +105,21 @@ def _timed_helper(op, func, nesting=False, on_hub=True):
                 drop_own_frame(exc)
                 raise
         mark = len(ops)
+        ctx = _native_local.ctx
+        before = -1 if ctx is None else ctx.step_begin(op, started)
         try:
             return func(*args, **kwargs)
         except BaseException as exc:
             drop_own_frame(exc)
             raise
         finally:
+            ended = _monotonic()
             if nesting:
-                append_own(ops, op, mark, _monotonic() - started)
+                append_own(ops, op, mark, ended - started)
             else:
-                ops.append((op, _monotonic() - started))
+                ops.append((op, ended - started))
+            if before >= 0:
+                ctx.step_end(before, ended)
     return timed
 
 
@@ -130,31 +135,37 @@ def _timed_outside_tpool(op, func, nesting, *args, **kwargs):
             return func(*args, **kwargs)
         mark = len(ctx.disk_ops)
         started = _monotonic()
+        before = ctx.step_begin(op, started)
         try:
             return func(*args, **kwargs)
         finally:
+            ended = _monotonic()
             if nesting:
-                append_own(ctx.disk_ops, op, mark, _monotonic() - started)
+                append_own(ctx.disk_ops, op, mark, ended - started)
             else:
-                ctx.add_disk_op(op, _monotonic() - started)
+                ctx.add_disk_op(op, ended - started)
+            ctx.step_end(before, ended)
     except BaseException as exc:
         drop_own_frame(exc)
         raise
 
 
-def _in_native_thread(ops, called, func, args, kwargs):
+def _in_native_thread(ops, ctx, called, func, args, kwargs):
     """What a tpool thread runs: ``func``, with the helpers it calls
-    appending to ``ops``.
+    appending to ``ops`` and moving the record of the request ``ctx``
+    (None outside a request) from step to step: its greenthread is
+    parked until this returns, so nothing else writes it meanwhile.
     """
     ops.append(('tpool_wait', _monotonic() - called))
     _native_local.ops = ops
+    _native_local.ctx = ctx
     try:
         return func(*args, **kwargs)
     except BaseException as exc:
         drop_own_frame(exc)
         raise
     finally:
-        _native_local.ops = None
+        _native_local.ops = _native_local.ctx = None
 
 
 class TimedTpool(object):
@@ -175,11 +186,12 @@ class TimedTpool(object):
             if _recorder is None:
                 return self._real.execute(func, *args, **kwargs)
             current = _getcurrent()
-            holder = _active_get(current) or _detached.get(current)
+            ctx = _active_get(current)
+            holder = ctx or _detached.get(current)
             ops = [] if holder is None else holder.disk_ops
             called = _monotonic()
             try:
-                return self._real.execute(_in_native_thread, ops,
+                return self._real.execute(_in_native_thread, ops, ctx,
                                           called, func, args, kwargs)
             finally:
                 if holder is None:
@@ -219,6 +231,7 @@ def _timed_method(op, method, of_writer):
         ctx = _active_get(_getcurrent())
         mark = 0 if ctx is None else len(ctx.disk_ops)
         started = _monotonic()
+        before = -1 if ctx is None else ctx.step_begin(op, started)
         try:
             return method(self, *args, **kwargs)
         except BaseException as exc:
@@ -226,7 +239,9 @@ def _timed_method(op, method, of_writer):
             raise
         finally:
             if ctx is not None:
-                append_own(ctx.disk_ops, op, mark, _monotonic() - started)
+                ended = _monotonic()
+                append_own(ctx.disk_ops, op, mark, ended - started)
+                ctx.step_end(before, ended)
             else:
                 _record_method_detached(of_writer, op,
                                         _monotonic() - started, self)
@@ -267,13 +282,18 @@ def _timed_chunks(chunks, reader):
         while True:
             mark = 0 if ctx is None else len(ctx.disk_ops)
             started = _monotonic()
+            before = -1 if ctx is None else ctx.step_begin('read', started)
             try:
                 chunk = next(chunks)
             except StopIteration:
                 # the read that found the end of the file
                 _hub_op_done('read', started, ctx, mark, True, reader)
+                if before >= 0:
+                    ctx.step_end(before, _monotonic())
                 return
             _hub_op_done('read', started, ctx, mark, True, reader)
+            if before >= 0:
+                ctx.step_end(before, _monotonic())
             yield chunk
     except BaseException as exc:
         drop_own_frame(exc)
@@ -386,14 +406,18 @@ def _timed_write(method):
             holder = _detached[current] = _Detached()
         in_tpool_before = holder.tpool_seconds
         started = _monotonic()
+        before = -1 if detached else holder.step_begin('write', started)
         try:
             return method(self, *args, **kwargs)
         except BaseException as exc:
             drop_own_frame(exc)
             raise
         finally:
-            holder.disk_ops.append(('write', _monotonic() - started -
+            ended = _monotonic()
+            holder.disk_ops.append(('write', ended - started -
                                     (holder.tpool_seconds - in_tpool_before)))
+            if before >= 0:
+                holder.step_end(before, ended)
             if detached:
                 del _detached[current]
                 _record_detached(holder.disk_ops,

@@ -215,10 +215,12 @@ WHERE_OTHER = 'other'
 
 # Every component that counts INSTRUMENTATION_ERRORS.  Each worker starts
 # them at 0, so an alert on their increase has a series to watch.
+# ('requests': a request beyond requests_max_in_flight, not listed at
+# requests_path)
 ERROR_COMPONENTS = ('request', 'input', 'diskfile', 'server', 'eventloop',
                     'scrape',
                     'statsd', 'store', 'store_corrupt', 'store_layout',
-                    'diskstate')
+                    'diskstate', 'requests')
 
 # Methods the object server answers; anything else is labelled OTHER.
 METHODS = ('GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'REPLICATE', 'SSYNC',

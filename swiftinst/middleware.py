@@ -25,11 +25,12 @@ serving.
 """
 
 import ipaddress
+import json
 
 from swift.common.utils import get_logger
 
-from swiftinst import (compiled, diskfile_hooks, metrics, offhub,
-                       server_hooks)
+from swiftinst import (activity, compiled, diskfile_hooks, metrics,
+                       offhub, server_hooks)
 from swiftinst.config import ConfigError, parse_config
 from swiftinst.diskstate import DiskStateSampler
 from swiftinst.eventloop import EventLoopAccounting
@@ -39,7 +40,7 @@ from swiftinst.labels import LabelPolicy
 from swiftinst.recorder import Recorder
 from swiftinst.requestpath import RequestPath
 from swiftinst.series import Series
-from swiftinst.store import MetricStore, MetricsDirInUse, claim
+from swiftinst.store import MetricStore, MetricsDirInUse, StoreError, claim
 from swiftinst.worker import WorkerLifecycle
 
 
@@ -49,6 +50,7 @@ class InstrumentMiddleware(RequestPath):
         self.app = app
         self.config = config = config or parse_config(conf)
         self.metrics_path = config.metrics_path
+        self.requests_path = config.requests_path
         self.logger = get_logger(conf, log_route='swiftinst')
         self.labels = LabelPolicy(config.devices,
                                   config.device_refresh_interval)
@@ -100,15 +102,22 @@ class InstrumentMiddleware(RequestPath):
                        + list(extra))
         return [body]
 
-    def serve_metrics(self, env, start_response):
-        method = env.get('REQUEST_METHOD')
-        if method not in ('GET', 'HEAD'):
+    def _refused(self, env, start_response):
+        """The answer to a request the endpoints do not serve, or None."""
+        if env.get('REQUEST_METHOD') not in ('GET', 'HEAD'):
             return self._plain(start_response, '405 Method Not Allowed',
                                b'Method Not Allowed\n',
                                [('Allow', 'GET, HEAD')])
         if not self._allowed(env.get('REMOTE_ADDR')):
             return self._plain(start_response, '403 Forbidden',
                                b'Forbidden\n')
+        return None
+
+    def serve_metrics(self, env, start_response):
+        refused = self._refused(env, start_response)
+        if refused is not None:
+            return refused
+        method = env.get('REQUEST_METHOD')
         try:
             headers, body, problems = offhub.execute(
                 self._scrape_off_hub, env.get('HTTP_ACCEPT'),
@@ -121,6 +130,35 @@ class InstrumentMiddleware(RequestPath):
         headers.append(('Content-Length', str(sum(map(len, body)))))
         start_response('200 OK', headers)
         return [b''] if method == 'HEAD' else body
+
+    # -- /debug/requests ------------------------------------------------
+    def serve_requests(self, env, start_response):
+        """Every worker's requests in flight and the node's slowest recent
+        ones, as JSON (see activity), read in a native thread.
+        """
+        refused = self._refused(env, start_response)
+        if refused is not None:
+            return refused
+        try:
+            body, problems = offhub.execute(self._requests_off_hub)
+            self.recorder.problems(problems)
+        except Exception:
+            self.recorder.error('scrape')
+            return self._plain(start_response, '500 Internal Server Error',
+                               b'swiftinst: reading the requests failed, '
+                               b'see the log\n')
+        start_response('200 OK', [('Content-Type', 'application/json'),
+                                  ('Content-Length', str(len(body)))])
+        return [b''] if env.get('REQUEST_METHOD') == 'HEAD' else [body]
+
+    def _requests_off_hub(self):
+        config = self.config
+        answer, damaged = activity.answer(
+            self.store.request_files(), config.slowest_count,
+            config.slowest_window)
+        problems = [StoreError('store_layout', str(err))
+                    for _, err in damaged]
+        return json.dumps(answer).encode('utf-8'), problems
 
     def _scrape_off_hub(self, accept, accept_encoding):
         """Merge and render in a native thread: no logging, no green calls.

@@ -72,6 +72,7 @@ cdef class Recorder:
     cdef readonly dict _kinds
     cdef readonly dict _kinds_by_raw
     cdef dict _updates
+    cdef public object records
 
     cpdef RequestKind kind(self, method, device, policy)
 

@@ -253,7 +253,7 @@ class Recorder(object):
                  'slow_read_threshold', 'phases', 'slow_request_threshold',
                  'exemplar_min', 'profile', 'limiters', '_logged_components',
                  '_disk_targets', '_targets_by_path', '_kinds',
-                 '_kinds_by_raw', '_updates')
+                 '_kinds_by_raw', '_updates', 'records')
 
     def __init__(self, store, statsd, logger, slow_read_threshold, labels,
                  phases=False, slow_request_threshold=0.0,
@@ -282,6 +282,9 @@ class Recorder(object):
         self._kinds_by_raw = {}
         # outcome -> the container-update histogram, created at first use
         self._updates = {}
+        # this worker's activity.RequestRecords, once it has them (None:
+        # requests are not recorded one by one)
+        self.records = None
 
     def error(self, component, message=None):
         """Count a failure inside instrumentation; log it the first time.

@@ -86,14 +86,19 @@ class RequestPath(object):
     ``app`` is Swift's object server, ``recorder`` takes what requests
     saw, ``worker`` (a WorkerLifecycle) notices the first request of a
     forked worker, and a request for ``metrics_path`` goes to
-    ``serve_metrics``, which the middleware provides.
+    ``serve_metrics``, and one for ``requests_path`` to ``serve_requests``,
+    which the middleware provides.
     """
 
-    __slots__ = ('app', 'recorder', 'worker', 'metrics_path')
+    __slots__ = ('app', 'recorder', 'worker', 'metrics_path',
+                 'requests_path')
 
     def __call__(self, env, start_response):
-        if env.get('PATH_INFO') == self.metrics_path:
+        path = env.get('PATH_INFO')
+        if path == self.metrics_path:
             return self.serve_metrics(env, start_response)
+        if path == self.requests_path:
+            return self.serve_requests(env, start_response)
         try:
             if self.worker.pid != current_pid[0]:
                 self.worker.adopt()
@@ -119,4 +124,7 @@ class RequestPath(object):
         return FinishOnClose(app_iter, ctx)
 
     def serve_metrics(self, env, start_response):
+        raise NotImplementedError
+
+    def serve_requests(self, env, start_response):
         raise NotImplementedError

@@ -62,7 +62,7 @@ import struct
 import time
 from array import array
 
-from swiftinst import metrics
+from swiftinst import activity, metrics
 from swiftinst.hub import native_lock
 from swiftinst.offhub import pause
 from swiftinst.series import LayoutError, Series, SeriesFile, \
@@ -78,7 +78,9 @@ HEADER = struct.Struct('<4sHIIIII16s')
 SNAPSHOT_PREFIX = 'snap-'
 LIVE_PREFIX = 'live-'
 EXEMPLARS_PREFIX = 'exemplars-'
-WORKER_PREFIXES = (LIVE_PREFIX, EXEMPLARS_PREFIX, SNAPSHOT_PREFIX)
+# (a worker's request records, activity's, go with its other files)
+WORKER_PREFIXES = (LIVE_PREFIX, EXEMPLARS_PREFIX, SNAPSHOT_PREFIX,
+                   activity.PREFIX)
 TMP_SUFFIX = '.tmp'
 ARCHIVE = 'archive'
 LOCK = 'archive.lock'
@@ -628,6 +630,20 @@ class MetricStore(object):
                 if name.startswith(prefix):
                     workers.setdefault(_wid_of(name), {})[prefix] = name
         return workers
+
+    def requests_path(self):
+        """Where this worker's request records live (see activity)."""
+        return self._path(activity.PREFIX + self.wid)
+
+    def request_files(self):
+        """[(path, pid, alive)] of every worker's request records."""
+        found = []
+        for wid, files in self._worker_files().items():
+            name = files.get(activity.PREFIX)
+            if name is not None:
+                found.append((self._path(name), int(wid.partition('-')[0]),
+                              worker_alive(wid)))
+        return found
 
     def _add_worker(self, totals, files, readers, problems):
         """Add one worker's files to ``totals``: its live file, its

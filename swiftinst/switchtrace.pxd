@@ -19,6 +19,10 @@ from swiftinst.context cimport RequestContext, monotonic
 
 # what a request waits for (see context), as C ints
 cdef int AWAIT_CLIENT, AWAIT_CONTAINER, AWAIT_UPDATES
+# what a request's record waits on (see activity)
+cdef Py_ssize_t RUNNING, CLIENT, TPOOL, CONTAINER, COMMIT
+
+cpdef Py_ssize_t waits_on(RequestContext ctx) except -1
 
 cdef class TraceState:
     cdef public double idle_total

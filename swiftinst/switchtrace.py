@@ -42,10 +42,30 @@ Nothing here calls into Swift, so no Swift traceback can pass through it.
 import collections
 
 from swiftinst import context, metrics
+from swiftinst.activity import KIND_OF
 from swiftinst.context import (AWAIT_CLIENT, AWAIT_CONTAINER,
                                AWAIT_UPDATES, monotonic)
 
 _active = context.active
+# What a request's record says it waits on (see activity).
+RUNNING = KIND_OF['running']
+CLIENT = KIND_OF['client']
+TPOOL = KIND_OF['tpool']
+CONTAINER = KIND_OF['container']
+COMMIT = KIND_OF['commit']
+
+
+def waits_on(ctx):
+    """What a request's greenthread switching out waits for, as a kind of
+    its record: the same split as its phases.
+    """
+    if ctx.tpool_called is not None:
+        return TPOOL
+    if ctx.awaiting == AWAIT_CLIENT:
+        return CLIENT
+    if ctx.awaiting == AWAIT_CONTAINER or ctx.awaiting == AWAIT_UPDATES:
+        return CONTAINER
+    return COMMIT
 
 
 class TraceState(object):
@@ -155,6 +175,10 @@ def on_switch(event, args):
                 ctx.running += now - ctx.switched_at
                 ctx.switched_at = now
                 ctx.idle_mark = st.idle_total
+                if ctx.slot >= 0:
+                    # the op it is in, if any, goes on after the wait
+                    ctx.resume_kind = ctx.records.transition(
+                        ctx.slot, waits_on(ctx), now)
             if held >= st.block_threshold and origin is not st.hub_greenlet:
                 block = (now, held, Culprit(ctx, held, origin))
                 _pending_blocks.append(block)
@@ -185,6 +209,14 @@ def on_switch(event, args):
                     else:
                         ctx.commit_wait += part
                 ctx.hub_wait += waited - part
+                if ctx.slot >= 0:
+                    # the kind it waited on up to switched_at + part
+                    # (the record knows it), then the hub
+                    ctx.records.wait_ended(ctx.slot, waits_on(ctx),
+                                           ctx.switched_at + part, now)
+                    if ctx.resume_kind != RUNNING:
+                        ctx.records.transition(ctx.slot, ctx.resume_kind,
+                                               now)
                 ctx.switched_at = now
                 ctx.slice_mark = len(ctx.disk_ops)
         except Exception:

@@ -30,6 +30,7 @@ import atexit
 import os
 
 from swiftinst import hub, metrics, offhub
+from swiftinst.activity import RequestRecords
 
 # Dead workers' snapshots are also folded in at every scrape; this only
 # bounds the number of files when nobody scrapes.
@@ -68,10 +69,28 @@ class WorkerLifecycle(object):
             hub.spawn_n(self._sample_disk_state_forever)
         atexit.register(self._final_flush, self.store.pid)
         if self.event_loop is not None:
+            self.start_request_records()
             missing = self.event_loop.start()
             if missing:
                 self.recorder.logger.warning(
                     'swiftinst: this eventlet has no %s', ', '.join(missing))
+
+    def start_request_records(self):
+        """This worker's records of its requests, step by step (see
+        activity): they need the switch trace, so event-loop accounting.
+        """
+        config = self.config
+        self.recorder.records = None
+        try:
+            self.recorder.records = RequestRecords(
+                self.store.requests_path(), config.requests_max_in_flight,
+                config.slowest_count, config.slowest_window)
+        except (OSError, ValueError) as err:
+            self.recorder.error('store', 'cannot create the request records '
+                                'in metrics_dir %s: %s; this worker\'s '
+                                'requests are not listed at %s' % (
+                                    config.metrics_dir, err,
+                                    config.requests_path))
 
     def _flush_forever(self):
         flushes = 0

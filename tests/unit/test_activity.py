@@ -119,8 +119,8 @@ def test_the_slowest_of_each_tenth_of_the_window_are_kept(tmp_path):
     rec.release(slot, 201, 0.1, 95.0)
     answer, _ = activity.answer([(rec.path, 1, True)], 20, 100.0,
                                 now=10.0, wall_now=96.0)
-    assert [r['txn_id'] for r in answer['slowest']] == ['tx1', 'tx4',
-                                                         'late']
+    assert [r['txn_id'] for r in answer['slowest']] == \
+        ['tx1', 'tx4', 'late']
     answer, _ = activity.answer([(rec.path, 1, True)], 20, 100.0,
                                 now=10.0, wall_now=150.0)
     assert [r['txn_id'] for r in answer['slowest']] == ['late']
