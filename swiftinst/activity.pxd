@@ -34,7 +34,6 @@ cdef class RequestRecords:
     cdef readonly Py_ssize_t slots
     cdef readonly Py_ssize_t slowest_count
     cdef readonly double window
-    cdef readonly int fd
     cdef object _map
     cdef object _raw
     cdef long long[::1] _words

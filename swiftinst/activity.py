@@ -121,6 +121,8 @@ FREE_STEPS = MAX_STEPS - len(KINDS)
 # tenths of slowest_window, each with its own slowest requests
 SLOWEST_PERIODS = 10
 _FIXED = struct.Struct('<qqddqdqqdqd')
+# the steps of a record that has n of them, by n
+_STEPS = [struct.Struct('<' + 'qd' * n) for n in range(MAX_STEPS + 1)]
 
 
 def file_bytes(slots, slowest):
@@ -151,7 +153,7 @@ class RequestRecords(object):
     them has no record and is counted in ``untracked``.
     """
 
-    __slots__ = ('path', 'slots', 'slowest_count', 'window', 'fd', '_map',
+    __slots__ = ('path', 'slots', 'slowest_count', 'window', '_map',
                  '_raw', '_words', '_floats', '_free', '_period_of',
                  '_filled', 'untracked')
 
@@ -175,13 +177,14 @@ class RequestRecords(object):
                              os.getpid())
             os.rename(tmp, path)
         except BaseException:
-            os.close(fd)
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
             raise
-        self.fd = fd
+        finally:
+            # the mapping keeps the file
+            os.close(fd)
         self._raw = memoryview(self._map)
         self._words = self._raw.cast('q')
         self._floats = self._raw.cast('d')
@@ -195,7 +198,6 @@ class RequestRecords(object):
         self._words = self._floats = None
         self._raw.release()
         self._map.close()
-        os.close(self.fd)
 
     # -- the writer: the request path ------------------------------------
     def _enter(self, at):
@@ -370,14 +372,11 @@ def _decode(data, now, wall_now, pid):
         offset += size
     if not 0 <= nsteps <= MAX_STEPS or not 0 <= kind < len(KINDS):
         raise LayoutError('a record out of range')
-    pairs = memoryview(data)[STEPS_AT * 8:(STEPS_AT + 2 * nsteps) * 8]
-    kinds = pairs.cast('q')[0::2]
-    values = pairs.cast('d')[1::2]
-    steps = []
-    for i in range(nsteps):
-        if not 0 <= kinds[i] < len(KINDS):
-            raise LayoutError('a step out of range')
-        steps.append([KINDS[kinds[i]], values[i]])
+    flat = _STEPS[nsteps].unpack_from(data, STEPS_AT * 8)
+    kinds = flat[0::2]
+    if kinds and (min(kinds) < 0 or max(kinds) >= len(KINDS)):
+        raise LayoutError('a step out of range')
+    steps = [[KINDS[k], v] for k, v in zip(kinds, flat[1::2])]
     request = {
         'txn_id': text['txn_id'] or None,
         'method': text['method'],
@@ -405,8 +404,85 @@ def _decode(data, now, wall_now, pid):
     return state, request
 
 
+class _Mapped(object):
+    """One worker's requests file, mapped read-only and checked."""
+
+    def __init__(self, path, pid):
+        self.path = path
+        self.pid = pid
+        with open(path, 'rb') as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < HEADER_WORDS * 8:
+                raise LayoutError('%s: too short' % path)
+            self.map = mmap.mmap(f.fileno(), size, mmap.MAP_SHARED,
+                                 mmap.PROT_READ)
+        self.raw = memoryview(self.map)
+        self.words = self.raw.cast('q')
+        self.floats = self.raw.cast('d')
+        magic, version, slots, slowest, steps, _ = HEADER.unpack_from(
+            self.raw, 0)
+        if magic != MAGIC or version != FORMAT_VERSION or \
+                steps != MAX_STEPS or slots < 0 or slowest < 0 or \
+                size != file_bytes(slots, slowest):
+            self.close()
+            raise LayoutError('%s: not a requests file of format %d'
+                              % (path, FORMAT_VERSION))
+        self.slots = slots
+        self.records = slots + slowest
+
+    def at(self, record):
+        return HEADER_WORDS + record * RECORD_WORDS
+
+    def decode(self, record, now, wall_now):
+        """(state, request) of ``record``, or None when it is free or was
+        being written at every try.
+        """
+        at = self.at(record)
+        if self.words[at + STATE] == FREE:
+            return None
+        data = _stable_copy(self.raw, self.words, at)
+        if data is None:
+            return None
+        return _decode(data, now, wall_now, self.pid)
+
+    def _column(self, view, word, first, last):
+        """Word ``word`` of records ``first`` to ``last``, as a list: one
+        strided copy, not a Python loop over the records.
+        """
+        return view[HEADER_WORDS + first * RECORD_WORDS + word:
+                    HEADER_WORDS + last * RECORD_WORDS:
+                    RECORD_WORDS].tolist()
+
+    def in_flight(self):
+        """The slots that hold a request in flight, by their STATE words
+        alone (a hint: each is decoded, and checked).
+        """
+        states = self._column(self.words, STATE, 0, self.slots)
+        return [record for record, state in enumerate(states)
+                if state == IN_FLIGHT]
+
+    def finished_since(self, oldest):
+        """[(seconds, record)] of the finished requests that ended at
+        ``oldest`` or later, from their words alone (a hint: the record is
+        decoded, and checked, only if it is among the slowest).
+        """
+        first = self.slots
+        states = self._column(self.words, STATE, first, self.records)
+        ended = self._column(self.floats, ENDED, first, self.records)
+        seconds = self._column(self.floats, SECONDS, first, self.records)
+        return [(seconds[i], first + i) for i in range(len(states))
+                if states[i] == FINISHED and ended[i] >= oldest]
+
+    def close(self):
+        self.words.release()
+        self.floats.release()
+        self.raw.release()
+        self.map.close()
+
+
 def read_records(path, pid, in_flight=True, now=None, wall_now=None):
-    """([request in flight], [finished request]) of one worker's file.
+    """([request in flight], [finished request]) of one worker's file,
+    every one decoded.
 
     Raises LayoutError for a file of another format or a damaged one,
     FileNotFoundError when it is gone.
@@ -415,40 +491,21 @@ def read_records(path, pid, in_flight=True, now=None, wall_now=None):
         now = time.monotonic()
     if wall_now is None:
         wall_now = time.time()
-    with open(path, 'rb') as f:
-        size = os.fstat(f.fileno()).st_size
-        if size < HEADER_WORDS * 8:
-            raise LayoutError('%s: too short' % path)
-        mapped = mmap.mmap(f.fileno(), size, mmap.MAP_SHARED,
-                           mmap.PROT_READ)
-    raw = memoryview(mapped)
-    words = raw.cast('q')
+    mapped = _Mapped(path, pid)
     try:
-        magic, version, slots, slowest, steps, _ = HEADER.unpack_from(
-            raw, 0)
-        if magic != MAGIC or version != FORMAT_VERSION or \
-                steps != MAX_STEPS or slots < 0 or slowest < 0 or \
-                size != file_bytes(slots, slowest):
-            raise LayoutError('%s: not a requests file of format %d'
-                              % (path, FORMAT_VERSION))
         live, done = [], []
-        first = 0 if in_flight else slots
-        for record in range(first, slots + slowest):
-            at = HEADER_WORDS + record * RECORD_WORDS
-            if words[at + STATE] == FREE:
+        first = 0 if in_flight else mapped.slots
+        for record in range(first, mapped.records):
+            found = mapped.decode(record, now, wall_now)
+            if found is None:
                 continue
-            data = _stable_copy(raw, words, at)
-            if data is None:
-                continue
-            state, request = _decode(data, now, wall_now, pid)
-            if state == IN_FLIGHT and record < slots:
+            state, request = found
+            if state == IN_FLIGHT and record < mapped.slots:
                 live.append(request)
-            elif state == FINISHED and record >= slots:
+            elif state == FINISHED and record >= mapped.slots:
                 done.append(request)
         return live, done
     finally:
-        words.release()
-        raw.release()
         mapped.close()
 
 
@@ -456,25 +513,61 @@ def answer(files, slowest_count, window, now=None, wall_now=None):
     """The JSON-able answer of ``/debug/requests``.
 
     ``files`` is ``[(path, pid, alive)]``: a dead worker's requests are
-    not in flight, though its slowest still count.  Returns (answer,
-    problems), problems being (path, LayoutError) of files left out.
+    not in flight, though its slowest still count.  Only the records that
+    are shown are decoded.  Returns (answer, problems), problems being
+    (path, LayoutError) of files left out.
     """
     if now is None:
         now = time.monotonic()
     if wall_now is None:
         wall_now = time.time()
-    in_flight, finished, problems = [], [], []
-    for path, pid, alive in files:
-        try:
-            live, done = read_records(path, pid, alive, now, wall_now)
-        except FileNotFoundError:
-            continue
-        except LayoutError as err:
-            problems.append((path, err))
-            continue
-        in_flight.extend(live)
-        finished.extend(r for r in done if r['ended'] >= wall_now - window)
+    oldest = wall_now - window
+    in_flight, candidates, problems, mapped = [], [], [], []
+    try:
+        for path, pid, alive in files:
+            try:
+                one = _Mapped(path, pid)
+            except FileNotFoundError:
+                continue
+            except LayoutError as err:
+                problems.append((path, err))
+                continue
+            mapped.append(one)
+            live = []
+            try:
+                if alive:
+                    for record in one.in_flight():
+                        found = one.decode(record, now, wall_now)
+                        if found is not None and found[0] == IN_FLIGHT:
+                            live.append(found[1])
+            except LayoutError as err:
+                # a damaged record: nothing of that file is shown
+                problems.append((path, err))
+                continue
+            in_flight.extend(live)
+            for seconds, record in one.finished_since(oldest):
+                candidates.append((seconds, len(mapped) - 1, record))
+        candidates.sort(reverse=True)
+        slowest = []
+        damaged = set()
+        for _, index, record in candidates:
+            if len(slowest) >= slowest_count:
+                break
+            if index in damaged:
+                continue
+            try:
+                found = mapped[index].decode(record, now, wall_now)
+            except LayoutError as err:
+                damaged.add(index)
+                problems.append((mapped[index].path, err))
+                continue
+            if found is not None and found[0] == FINISHED and \
+                    found[1]['ended'] >= oldest:
+                slowest.append(found[1])
+    finally:
+        for one in mapped:
+            one.close()
     in_flight.sort(key=lambda r: r['started'])
-    finished.sort(key=lambda r: -r['seconds'])
+    slowest.sort(key=lambda r: -r['seconds'])
     return {'time': wall_now, 'in_flight': in_flight,
-            'slowest': finished[:slowest_count]}, problems
+            'slowest': slowest}, problems

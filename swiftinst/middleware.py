@@ -158,7 +158,8 @@ class InstrumentMiddleware(RequestPath):
             config.slowest_window)
         problems = [StoreError('store_layout', str(err))
                     for _, err in damaged]
-        return json.dumps(answer).encode('utf-8'), problems
+        return json.dumps(answer, separators=(',', ':'),
+                          check_circular=False).encode('utf-8'), problems
 
     def _scrape_off_hub(self, accept, accept_encoding):
         """Merge and render in a native thread: no logging, no green calls.

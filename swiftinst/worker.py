@@ -48,6 +48,9 @@ class WorkerLifecycle(object):
         # The process adopted last: the request path calls adopt() when
         # this is not the current pid (see store.current_pid).
         self.pid = None
+        # whether this worker's request records could not be made (one
+        # error counted and logged per fault)
+        self._records_failing = False
 
     def adopt(self):
         """Start this worker's own work at its first request."""
@@ -80,17 +83,31 @@ class WorkerLifecycle(object):
         activity): they need the switch trace, so event-loop accounting.
         """
         config = self.config
-        self.recorder.records = None
         try:
-            self.recorder.records = RequestRecords(
+            records = RequestRecords(
                 self.store.requests_path(), config.requests_max_in_flight,
                 config.slowest_count, config.slowest_window)
         except (OSError, ValueError) as err:
-            self.recorder.error('store', 'cannot create the request records '
-                                'in metrics_dir %s: %s; this worker\'s '
-                                'requests are not listed at %s' % (
-                                    config.metrics_dir, err,
-                                    config.requests_path))
+            if not self._records_failing:
+                self._records_failing = True
+                self.recorder.error(
+                    'requests', 'cannot create the request records in '
+                    'metrics_dir %s: %s; this worker\'s requests are not '
+                    'listed at %s until it can' % (
+                        config.metrics_dir, err, config.requests_path))
+            return
+        self._records_failing = False
+        # requests in flight finish in the records they started in
+        self.recorder.records = records
+
+    def check_request_records(self):
+        """Make the records again where metrics_dir lost them (or never
+        had room for them).
+        """
+        records = self.recorder.records
+        if records is None or not offhub.execute(os.path.exists,
+                                                 records.path):
+            self.start_request_records()
 
     def _flush_forever(self):
         flushes = 0
@@ -108,6 +125,12 @@ class WorkerLifecycle(object):
         except Exception as err:
             self.recorder.error('store', 'cannot write to metrics_dir %s: %s'
                                 % (self.config.metrics_dir, err))
+        if self.event_loop is not None:
+            try:
+                self.check_request_records()
+            except Exception as err:
+                self.recorder.error('requests', 'cannot check the request '
+                                    'records: %s' % err)
         try:
             if store.needs_repair:
                 store.repair()

@@ -22,18 +22,20 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import threading
 import time
 import uuid
 
-from swiftinst import cli, requests_view
-from tests.conftest import start_server
+from swiftinst import cli, metrics, requests_view
+from tests.conftest import settled_scrape, start_server
 from tests.functional.test_container_updates import (  # noqa: F401
     containers, put, stalled)
 from tests.testbed import slow_disk_env, wait_for
 
 PATH = '/debug/requests'
+ERRORS = metrics.INSTRUMENTATION_ERRORS.name + '_total'
 
 
 def requests(server, timeout=30.0):
@@ -177,3 +179,43 @@ def test_a_killed_worker_leaves_in_flight_at_the_next_answer(request):
 def test_an_unreachable_url_exits_2(capsys):
     assert cli.main(['requests', 'http://127.0.0.1:1%s' % PATH]) == 2
     assert 'cannot read' in capsys.readouterr().err
+
+
+def test_requests_beyond_the_limit_are_counted_not_lost(request):
+    server = start_server(request, workers=1, filter_options={
+        'requests_max_in_flight': '1'})
+    socks = [server.begin_put('/sda/1/a/c/limit%d' % i, 8192,
+                              'txlimit%d' % i) for i in range(2)]
+    try:
+        for sock in socks:
+            sock.sendall(b'l' * 4096)
+        answer = wait_for(lambda: requests(server), 5.0, 0.05,
+                          done=lambda a: a['in_flight'])
+        assert len(answer['in_flight']) == 1
+        s = settled_scrape(server, lambda s: s.total(
+            ERRORS, component='requests') == 1)
+        assert s.total(ERRORS, component='requests') == 1
+    finally:
+        for sock in socks:
+            sock.sendall(b'l' * 4096)
+            server.reply_status(sock)
+
+
+def test_records_come_back_when_metrics_dir_does(request):
+    server = start_server(request)
+    server.put('sda', 'before', b'b' * 4096)
+    shutil.rmtree(server.metrics_dir)
+    time.sleep(1.0)     # every worker notices within flush_interval
+    socks = []
+    try:
+        for i in range(4):      # whichever workers take them
+            socks.append(server.begin_put('/sda/2/a/c/back%d' % i, 8192,
+                                          'txback%d' % i))
+            socks[-1].sendall(b'b' * 4096)
+        answer = wait_for(lambda: requests(server), 5.0, 0.05,
+                          done=lambda a: len(a['in_flight']) == 4)
+        assert sorted(r['txn_id'] for r in answer['in_flight']) == \
+            ['txback%d' % i for i in range(4)]
+    finally:
+        for sock in socks:
+            sock.close()
