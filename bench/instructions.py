@@ -25,7 +25,9 @@ the difference divided by 3N is the steady per-PUT count.
 
 Variants: bare (no filter), filter (compiled, event-loop accounting
 off), pure (the same modules interpreted), accounting (the filter with
-event-loop accounting on), request (the filter without
+event-loop accounting on, and so the request records),
+accounting-no-records (the same without the records), request (the
+filter without
 its diskfile hooks), no-hub-wrappers and no-helpers (the filter less one
 group of diskfile hooks), detached (the hooks alone, with no filter: disk
 work outside any request, as replication does).
@@ -55,8 +57,8 @@ from swiftinst import diskfile_hooks, server_hooks
 
 N = 100
 WORKER_REQUESTS = 1000
-VARIANTS = ('bare', 'filter', 'pure', 'accounting', 'request',
-            'no-hub-wrappers', 'no-helpers', 'detached')
+VARIANTS = ('bare', 'filter', 'pure', 'accounting', 'accounting-no-records',
+            'request', 'no-hub-wrappers', 'no-helpers', 'detached')
 
 
 def _app(variant, root):
@@ -65,6 +67,7 @@ def _app(variant, root):
     from swift.obj.server import ObjectController
     from swiftinst.middleware import filter_factory
     from swiftinst.demo.server import SWIFT_CONF
+    from swiftinst.worker import WorkerLifecycle
     os.makedirs(os.path.join(root, 'node', 'sda'))
     os.makedirs(os.path.join(root, 'etc'))
     with open(os.path.join(root, 'etc', 'swift.conf'), 'w') as f:
@@ -78,12 +81,15 @@ def _app(variant, root):
         diskfile_hooks._METHODS = ()
     if variant == 'no-helpers':
         diskfile_hooks._HELPERS = ()
+    if variant == 'accounting-no-records':
+        # what the request records (see activity) cost, by difference
+        WorkerLifecycle.start_request_records = lambda self: None
     filtered = filter_factory(
         conf, metrics_dir=os.path.join(root, 'm'), flush_interval='3600',
         # periodic work runs by the wall clock, which valgrind slows 50
         # times: it would add noise and weigh 50 times too much
         disk_state_interval='0',
-        event_loop_accounting=str(variant == 'accounting'))(bare)
+        event_loop_accounting=str(variant.startswith('accounting')))(bare)
     if variant in ('bare', 'request'):
         diskfile_hooks.uninstall()
     if variant == 'bare':

@@ -49,7 +49,8 @@ PUT_STEPS = ('running', 'metadata_read', 'running', 'open', 'running',
 
 def populate(directory):
     """The 48 workers' files; returns activity.answer's ``files``."""
-    from swiftinst.activity import KIND_OF, RequestRecords
+    from swiftinst.activity import KIND_OF, RequestRecords, identity
+    identity = identity('PUT', 'sda', '0')
     files = []
     wall = time.time()
     for worker in range(WORKERS):
@@ -58,18 +59,21 @@ def populate(directory):
         # every tenth of the window full of finished requests
         for period in range(10):
             for i in range(SLOWEST + 5):
-                slot = records.claim(0.0, 0.0, 'tx%d-%d-%d' % (
-                    worker, period, i), 'PUT', 'sda', '0', 1234)
+                slot = records.claim(0.0, 'tx%d-%d-%d' % (
+                    worker, period, i), identity, 1234)
                 t = 0.0
                 for kind in PUT_STEPS:
                     t += 0.001
                     records.transition(slot, KIND_OF[kind], t)
-                records.release(slot, 201, t + 0.001 * i,
-                                wall - WINDOW + period * WINDOW / 10 + 1)
+                now = t + 0.001 * i
+                records.wall_offset = \
+                    wall - WINDOW + period * WINDOW / 10 + 1 - now
+                records.release(slot, 201, now)
         share = IN_FLIGHT // WORKERS + (worker < IN_FLIGHT % WORKERS)
         for i in range(share):
-            slot = records.claim(0.0, wall, 'txlive%d-%d' % (worker, i),
-                                 'PUT', 'sda', '0', 1234)
+            records.wall_offset = wall
+            slot = records.claim(0.0, 'txlive%d-%d' % (worker, i),
+                                 identity, 1234)
             t = 0.0
             for kind in PUT_STEPS:
                 t += 0.001

@@ -24,7 +24,7 @@ cdef Py_ssize_t HEADER_WORDS, RECORD_WORDS, STEPS_AT, MAX_STEPS, FREE_STEPS
 cdef Py_ssize_t SLOWEST_PERIODS
 cdef Py_ssize_t RUNNING, HUB, FREE, IN_FLIGHT, FINISHED
 cdef Py_ssize_t CHANGES, STATE, STARTED, WALL, KIND, SINCE, NSTEPS, STATUS
-cdef Py_ssize_t SECONDS, PARTITION, ENDED, TEXT_AT, TEXT_BYTES
+cdef Py_ssize_t SECONDS, PARTITION, ENDED, TEXT_AT, TEXT_BYTES, TXN_BYTES
 
 cdef inline void _barrier() noexcept nogil
 
@@ -42,12 +42,13 @@ cdef class RequestRecords:
     cdef list _period_of
     cdef list _filled
     cdef public long long untracked
+    cdef public double wall_offset
 
     cdef inline void _enter(self, Py_ssize_t at) noexcept
     cdef inline void _leave(self, Py_ssize_t at) noexcept
     @cython.locals(slot=Py_ssize_t, at=Py_ssize_t, text=Py_ssize_t)
-    cpdef Py_ssize_t claim(self, double started, double wall, txn_id, method,
-                           device, policy, long long partition) except? -2
+    cpdef Py_ssize_t claim(self, double started, txn_id, bytes identity,
+                           long long partition) except? -2
     @cython.locals(n=Py_ssize_t, step=Py_ssize_t, i=Py_ssize_t)
     cdef void _append(self, Py_ssize_t at, Py_ssize_t kind,
                       double seconds) noexcept
@@ -60,5 +61,5 @@ cdef class RequestRecords:
     @cython.locals(at=Py_ssize_t, seconds=double, period=Py_ssize_t,
                    index=Py_ssize_t, first=Py_ssize_t, target=Py_ssize_t,
                    fastest=double, i=Py_ssize_t, kept=Py_ssize_t)
-    cpdef release(self, Py_ssize_t slot, long long status, double now,
-                  double wall)
+    @cython.locals(wall=double)
+    cpdef release(self, Py_ssize_t slot, long long status, double now)

@@ -110,6 +110,7 @@ FREE, IN_FLIGHT, FINISHED = 0, 1, 2
 TEXT_AT = 16
 TEXT_FIELDS = (('txn_id', 64), ('method', 8), ('device', 16),
                ('policy', 8))
+TXN_BYTES = TEXT_FIELDS[0][1]
 TEXT_BYTES = sum(size for _, size in TEXT_FIELDS)
 STEPS_AT = TEXT_AT + TEXT_BYTES // 8
 MAX_STEPS = 48
@@ -130,11 +131,16 @@ def file_bytes(slots, slowest):
 
 
 def _text(value, size):
-    if isinstance(value, bytes):
-        data = value
-    else:
-        data = str(value or '').encode('utf-8', 'replace')
+    data = str(value or '').encode('utf-8', 'replace')
     return data[:size].ljust(size, b'\0')
+
+
+def identity(method, device, policy):
+    """What a record says of a request besides its txn id: the bytes of
+    its method, device and policy (the same for every request of one
+    kind, so made once per kind; see recorder.RequestKind).
+    """
+    return _text(method, 8) + _text(device, 16) + _text(policy, 8)
 
 
 def _barrier():
@@ -155,7 +161,7 @@ class RequestRecords(object):
 
     __slots__ = ('path', 'slots', 'slowest_count', 'window', '_map',
                  '_raw', '_words', '_floats', '_free', '_period_of',
-                 '_filled', 'untracked')
+                 '_filled', 'untracked', 'wall_offset')
 
     def __init__(self, path, slots, slowest_count, window):
         self.path = path
@@ -163,6 +169,9 @@ class RequestRecords(object):
         self.slowest_count = slowest_count
         self.window = window
         self.untracked = 0
+        # unix time less monotonic time: a record's wall-clock times
+        # without a clock call of their own
+        self.wall_offset = time.time() - time.monotonic()
         size = file_bytes(slots, SLOWEST_PERIODS * slowest_count)
         tmp = path + '.tmp'
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -208,10 +217,9 @@ class RequestRecords(object):
         _barrier()
         self._words[at + CHANGES] += 1
 
-    def claim(self, started, wall, txn_id, method, device, policy,
-              partition):
-        """A record for a request that started at ``started`` (monotonic)
-        and ``wall`` (unix time); -1 when every slot is taken.
+    def claim(self, started, txn_id, identity, partition):
+        """A record for a request that started at ``started`` (monotonic),
+        of ``identity`` (see identity()); -1 when every slot is taken.
         """
         if not self._free:
             self.untracked += 1
@@ -223,16 +231,19 @@ class RequestRecords(object):
         floats = self._floats
         words[at + STATE] = IN_FLIGHT
         floats[at + STARTED] = started
-        floats[at + WALL] = wall
+        floats[at + WALL] = started + self.wall_offset
         words[at + KIND] = RUNNING
         floats[at + SINCE] = started
         words[at + NSTEPS] = 0
         words[at + STATUS] = 0
         words[at + PARTITION] = partition
         text = at * 8 + TEXT_AT * 8
-        self._raw[text:text + TEXT_BYTES] = \
-            _text(txn_id, 64) + _text(method, 8) + _text(device, 16) + \
-            _text(policy, 8)
+        if txn_id is None:
+            txn = bytes(TXN_BYTES)
+        else:
+            txn = txn_id.encode('utf-8', 'replace')[:TXN_BYTES].ljust(
+                TXN_BYTES, b'\0')
+        self._raw[text:text + TEXT_BYTES] = txn + identity
         self._leave(at)
         return slot
 
@@ -291,12 +302,13 @@ class RequestRecords(object):
         self._words[at + KIND] = RUNNING
         self._leave(at)
 
-    def release(self, slot, status, now, wall):
-        """The request of ``slot`` ended at ``now`` (``wall``) with
-        ``status``: its last step ends, and it is kept among the slowest
-        if it is one; the slot is free again.
+    def release(self, slot, status, now):
+        """The request of ``slot`` ended at ``now`` with ``status``: its
+        last step ends, and it is kept among the slowest if it is one; the
+        slot is free again.
         """
         at = HEADER_WORDS + slot * RECORD_WORDS
+        wall = now + self.wall_offset
         self.transition(slot, RUNNING, now)
         seconds = now - self._floats[at + STARTED]
         period = int(wall * SLOWEST_PERIODS / self.window)

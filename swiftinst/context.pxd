@@ -58,7 +58,8 @@ cdef class RequestContext:
                 start_response)
     cpdef add_disk_op(self, op, double seconds)
     cpdef Py_ssize_t step_begin(self, op, double at) except? -2
-    cpdef step_end(self, Py_ssize_t before, double at)
+    cpdef op_ended(self, op, Py_ssize_t mark, double seconds,
+                   Py_ssize_t before, double at)
     @cython.locals(seconds=double, series=Series)
     cpdef read_done(self, Py_ssize_t nbytes, double started,
                     double hub_before)
@@ -74,6 +75,10 @@ cdef class TimedInputFields:
 @cython.locals(kind=RequestKind, ctx=RequestContext)
 cpdef RequestContext begin_request(type context_class, Recorder recorder, env,
                                    start_response)
+@cython.locals(number=cython.longlong, slashes=int, ch=Py_UCS4)
+cpdef long long partition_number(str path) except? -2
+@cython.locals(code=cython.longlong, i=int, ch=Py_UCS4, text=str)
+cpdef long long status_code(status) except? -2
 cpdef register(ctx, green)
 cpdef unregister(ctx, green)
 

@@ -43,7 +43,6 @@ except ImportError:  # interpreted, and Cython is not installed
     from swiftinst import _nocython as cython
 
 _monotonic = time.monotonic
-_wall = time.time
 
 
 def monotonic():
@@ -138,15 +137,48 @@ def partition_of(path):
 
 
 def partition_number(path):
-    """'/sda/123/a/c/o' -> 123; -1 when there is none."""
+    """'/sda/123/a/c/o' -> 123; -1 when there is none (or it is not a
+    number below 10**12).  Compiled, a loop over the characters.
+    """
+    if cython.compiled:
+        number = -1
+        slashes = 0
+        for ch in path:
+            if ch == '/':
+                slashes += 1
+                if slashes == 3:
+                    break
+            elif slashes == 2:
+                if ch < '0' or ch > '9' or number >= 100000000000:
+                    return -1
+                number = (number if number > 0 else 0) * 10 + \
+                    (ord(ch) - 48)
+        return number
     partition = partition_of(path)
-    return int(partition) if partition.isdigit() else -1
+    return int(partition) if partition.isdigit() and \
+        len(partition) <= 12 else -1
 
 
 def status_code(status):
-    """'201 Created' -> 201; 0 when there is none."""
-    code = str(status or '')[:3]
-    return int(code) if code.isdigit() else 0
+    """'201 Created' -> 201; 0 when there is none.  Compiled, a loop
+    over the first three characters.
+    """
+    if not isinstance(status, str):
+        return 0
+    text = status
+    if cython.compiled:
+        code = 0
+        i = 0
+        for ch in text:
+            if i == 3:
+                break
+            if ch < '0' or ch > '9':
+                return 0
+            code = code * 10 + (ord(ch) - 48)
+            i += 1
+        return code if i == 3 else 0
+    code = text[:3]
+    return int(code) if len(code) == 3 and code.isdigit() else 0
 
 
 def begin_request(context_class, recorder, env, start_response):
@@ -237,8 +269,7 @@ class RequestContext(object):
         self.resume_kind = 0
         if records is not None:
             self.slot = records.claim(
-                self.started, _wall(), env.get('HTTP_X_TRANS_ID'),
-                kind.method, kind.device, kind.policy,
+                self.started, env.get('HTTP_X_TRANS_ID'), kind.identity,
                 partition_number(env.get('PATH_INFO', '')))
             if self.slot < 0:
                 recorder.error('requests', 'more than requests_max_in_flight'
@@ -249,16 +280,23 @@ class RequestContext(object):
     def step_begin(self, op, at):
         """Disk op ``op`` began at ``at`` (on the hub, or in the tpool
         thread that runs the request's disk work): the request's record
-        now waits on it.  Returns what to hand ``step_end``.
+        now waits on it.  Returns what to hand ``op_ended``.
         """
         if self.slot < 0:
             return -1
         return self.records.transition(self.slot, KIND_OF[op], at)
 
-    def step_end(self, before, at):
-        """The op that ``step_begin`` returned ``before`` for ended at
-        ``at``.
+    def op_ended(self, op, mark, seconds, before, at):
+        """Disk op ``op``, begun where ``step_begin`` returned
+        ``before``, ended at ``at`` after ``seconds``: into the request's
+        disk ops (less the ops appended since index ``mark`` while it ran,
+        see append_own; none subtracted if ``mark`` is negative), and its
+        record back to what it was in.
         """
+        if mark < 0:
+            self.disk_ops.append((op, seconds))
+        else:
+            append_own(self.disk_ops, op, mark, seconds)
         if self.slot >= 0 and before >= 0:
             self.records.transition(self.slot, before, at)
 
@@ -302,8 +340,7 @@ class RequestContext(object):
             seconds = now - self.started
             if self.slot >= 0:
                 slot, self.slot = self.slot, -1
-                self.records.release(slot, status_code(self.status), now,
-                                     _wall())
+                self.records.release(slot, status_code(self.status), now)
             recorder = self.recorder
             kind = self.kind
             if self.disk_ops:

@@ -114,12 +114,14 @@ def _timed_helper(op, func, nesting=False, on_hub=True):
             raise
         finally:
             ended = _monotonic()
-            if nesting:
+            if ctx is not None:
+                # ops is ctx's own
+                ctx.op_ended(op, mark if nesting else -1, ended - started,
+                             before, ended)
+            elif nesting:
                 append_own(ops, op, mark, ended - started)
             else:
                 ops.append((op, ended - started))
-            if before >= 0:
-                ctx.step_end(before, ended)
     return timed
 
 
@@ -140,11 +142,8 @@ def _timed_outside_tpool(op, func, nesting, *args, **kwargs):
             return func(*args, **kwargs)
         finally:
             ended = _monotonic()
-            if nesting:
-                append_own(ctx.disk_ops, op, mark, ended - started)
-            else:
-                ctx.add_disk_op(op, ended - started)
-            ctx.step_end(before, ended)
+            ctx.op_ended(op, mark if nesting else -1, ended - started,
+                         before, ended)
     except BaseException as exc:
         drop_own_frame(exc)
         raise
@@ -240,24 +239,24 @@ def _timed_method(op, method, of_writer):
         finally:
             if ctx is not None:
                 ended = _monotonic()
-                append_own(ctx.disk_ops, op, mark, ended - started)
-                ctx.step_end(before, ended)
+                ctx.op_ended(op, mark, ended - started, before, ended)
             else:
                 _record_method_detached(of_writer, op,
                                         _monotonic() - started, self)
     return timed
 
 
-def _hub_op_done(op, started, ctx, mark, of_writer, instance):
-    """An op on the hub that began at ``started`` has ended: into the
-    request's ops (``ctx``, with ``mark`` ops before it), or recorded for
-    ``instance``'s device outside any request.
+def _hub_op_done(op, started, ctx, mark, before, reader):
+    """A read on the hub that began at ``started`` (where ``step_begin``
+    returned ``before``) has ended: into the request's ops (``ctx``, with
+    ``mark`` ops before it), or recorded for ``reader``'s device outside
+    any request.
     """
-    seconds = _monotonic() - started
+    ended = _monotonic()
     if ctx is not None:
-        append_own(ctx.disk_ops, op, mark, seconds)
+        ctx.op_ended(op, mark, ended - started, before, ended)
     elif _recorder is not None:
-        _record_method_detached(of_writer, op, seconds, instance)
+        _record_method_detached(True, op, ended - started, reader)
 
 
 def _timed_reads(method):
@@ -287,13 +286,9 @@ def _timed_chunks(chunks, reader):
                 chunk = next(chunks)
             except StopIteration:
                 # the read that found the end of the file
-                _hub_op_done('read', started, ctx, mark, True, reader)
-                if before >= 0:
-                    ctx.step_end(before, _monotonic())
+                _hub_op_done('read', started, ctx, mark, before, reader)
                 return
-            _hub_op_done('read', started, ctx, mark, True, reader)
-            if before >= 0:
-                ctx.step_end(before, _monotonic())
+            _hub_op_done('read', started, ctx, mark, before, reader)
             yield chunk
     except BaseException as exc:
         drop_own_frame(exc)
@@ -359,6 +354,7 @@ class _TimedLock(object):
         ctx = _active_get(_getcurrent()) if _recorder is not None else None
         mark = 0 if ctx is None else len(ctx.disk_ops)
         started = _monotonic()
+        before = -1 if ctx is None else ctx.step_begin(self._op, started)
         try:
             return self._lock.__enter__()
         except BaseException as exc:
@@ -366,7 +362,7 @@ class _TimedLock(object):
             raise
         finally:
             if ctx is not None:
-                _hub_op_done(self._op, started, ctx, mark, False, None)
+                _hub_op_done(self._op, started, ctx, mark, before, None)
 
     def __exit__(self, *exc_info):
         try:
@@ -414,10 +410,12 @@ def _timed_write(method):
             raise
         finally:
             ended = _monotonic()
-            holder.disk_ops.append(('write', ended - started -
-                                    (holder.tpool_seconds - in_tpool_before)))
-            if before >= 0:
-                holder.step_end(before, ended)
+            seconds = ended - started - (holder.tpool_seconds -
+                                         in_tpool_before)
+            if detached:
+                holder.disk_ops.append(('write', seconds))
+            else:
+                holder.op_ended('write', -1, seconds, before, ended)
             if detached:
                 del _detached[current]
                 _record_detached(holder.disk_ops,

@@ -44,6 +44,7 @@ cdef class RequestKind:
     cdef readonly double exemplar_min
     cdef readonly tuple _histogram_labels
     cdef readonly tuple _read_labels
+    cdef readonly bytes identity
     cdef bint _device_totals
     cdef object _store
 

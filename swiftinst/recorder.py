@@ -26,7 +26,7 @@ import collections
 import os
 import time
 
-from swiftinst import metrics
+from swiftinst import activity, metrics
 from swiftinst.labels import PROFILES, device_policy, op_device
 
 _monotonic = time.monotonic
@@ -149,7 +149,7 @@ class RequestKind(object):
     __slots__ = ('method', 'device', 'policy', 'labels', 'read',
                  'read_statsd', 'by_status', 'input_bytes', 'disk', 'phases',
                  'exemplar_min', '_histogram_labels', '_read_labels',
-                 '_device_totals', '_store')
+                 '_device_totals', '_store', 'identity')
 
     def __init__(self, recorder, method, device, policy):
         store = self._store = recorder.store
@@ -157,6 +157,8 @@ class RequestKind(object):
         self.method = method
         self.device = device
         self.policy = policy
+        # what a request's record says of it besides its txn id
+        self.identity = activity.identity(method, device, policy)
         # the labels of the device's own series
         own_policy = device_policy(profile, policy)
         self.labels = labels = (method, device, own_policy)

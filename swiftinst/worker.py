@@ -100,14 +100,14 @@ class WorkerLifecycle(object):
         # requests in flight finish in the records they started in
         self.recorder.records = records
 
-    def check_request_records(self):
-        """Make the records again where metrics_dir lost them (or never
-        had room for them).
+    def _flush_off_hub(self, records_path):
+        """In a native thread: publish the exemplars, and see whether the
+        request records (at ``records_path``, if any) are still in
+        metrics_dir.  Returns (problems, whether they are gone).
         """
-        records = self.recorder.records
-        if records is None or not offhub.execute(os.path.exists,
-                                                 records.path):
-            self.start_request_records()
+        problems = self.store.flush()
+        return problems, records_path is not None and \
+            not os.path.exists(records_path)
 
     def _flush_forever(self):
         flushes = 0
@@ -118,19 +118,23 @@ class WorkerLifecycle(object):
 
     def flush(self, compact=False):
         store = self.store
+        records = self.recorder.records
+        records_lost = False
         try:
-            self.recorder.problems(offhub.execute(store.flush))
+            problems, records_lost = offhub.execute(
+                self._flush_off_hub, None if records is None else
+                records.path)
+            self.recorder.problems(problems)
             if compact:
                 self.recorder.problems(offhub.execute(store.compact))
         except Exception as err:
             self.recorder.error('store', 'cannot write to metrics_dir %s: %s'
                                 % (self.config.metrics_dir, err))
-        if self.event_loop is not None:
-            try:
-                self.check_request_records()
-            except Exception as err:
-                self.recorder.error('requests', 'cannot check the request '
-                                    'records: %s' % err)
+        if self.event_loop is not None and (records is None or
+                                            records_lost):
+            # make them again where metrics_dir lost them (or never had
+            # room for them)
+            self.start_request_records()
         try:
             if store.needs_repair:
                 store.repair()

@@ -137,7 +137,8 @@ def test_a_client_that_stalls_is_among_the_slowest_with_its_timeline(
         r['txn_id'] == txn for r in a['slowest']))
     [req] = [r for r in answer['slowest'] if r['txn_id'] == txn]
     assert req['status'] == 201 and req['method'] == 'PUT'
-    assert req['seconds'] >= 2.0
+    # (the server began it a little after the client sent its headers)
+    assert req['seconds'] >= 1.9
     client = [s for kind, s in req['steps'] if kind == 'client']
     assert max(client) >= 1.8, req
     assert abs(sum(s for _, s in req['steps']) - req['seconds']) <= \

@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from swiftinst import activity
+from swiftinst import activity, context
 from swiftinst.activity import KIND_OF, LayoutError, RequestRecords
 
 K = KIND_OF
@@ -35,13 +35,25 @@ def records(tmp_path, slots=4, slowest=3, window=600.0):
                           slots, slowest, window)
 
 
+def claim(rec, started, wall, txn, method, device, policy, partition):
+    """A record for a request that started at ``started`` and ``wall``."""
+    rec.wall_offset = wall - started
+    return rec.claim(started, txn, activity.identity(method, device, policy),
+                     partition)
+
+
+def release(rec, slot, status, now, wall):
+    rec.wall_offset = wall - now
+    rec.release(slot, status, now)
+
+
 def read(rec, now, wall_now=1000.0, alive=True):
     return activity.read_records(rec.path, 1, alive, now, wall_now)
 
 
 def test_a_request_in_flight_shows_what_it_waits_on_and_its_steps(tmp_path):
     rec = records(tmp_path)
-    slot = rec.claim(10.0, 990.0, 'tx1', 'PUT', 'sda', '0', 17)
+    slot = claim(rec, 10.0, 990.0, 'tx1', 'PUT', 'sda', '0', 17)
     rec.transition(slot, K['client'], 10.5)       # switched out
     rec.wait_ended(slot, K['client'], 11.5, 12.0)  # 1 s idle, then hub
     before = rec.transition(slot, K['open'], 12.25)
@@ -60,12 +72,12 @@ def test_a_request_in_flight_shows_what_it_waits_on_and_its_steps(tmp_path):
 
 def test_a_finished_request_keeps_its_timeline_among_the_slowest(tmp_path):
     rec = records(tmp_path)
-    slot = rec.claim(10.0, 990.0, 'tx1', 'PUT', 'sda', '', -1)
+    slot = claim(rec, 10.0, 990.0, 'tx1', 'PUT', 'sda', '', -1)
     rec.transition(slot, K['tpool'], 10.5)
     rec.transition(slot, K['fsync'], 10.75)
     rec.transition(slot, K['tpool'], 12.75)
     rec.wait_ended(slot, K['tpool'], 13.0, 13.0)
-    rec.release(slot, 201, 13.5, 993.5)
+    release(rec, slot, 201, 13.5, 993.5)
     live, [req] = read(rec, now=20.0)
     assert live == []
     assert req['status'] == 201 and req['seconds'] == 3.5
@@ -78,7 +90,7 @@ def test_a_finished_request_keeps_its_timeline_among_the_slowest(tmp_path):
 
 def test_every_kind_fits_and_the_steps_always_add_up(tmp_path):
     rec = records(tmp_path)
-    slot = rec.claim(0.0, 0.0, 'tx', 'PUT', 'sda', '', 0)
+    slot = claim(rec, 0.0, 0.0, 'tx', 'PUT', 'sda', '', 0)
     now = 0.0
     # a large body: reads and writes alternating, thousands of times
     for i in range(5000):
@@ -99,24 +111,24 @@ def test_every_kind_fits_and_the_steps_always_add_up(tmp_path):
 
 def test_more_requests_than_slots_are_counted_not_shown(tmp_path):
     rec = records(tmp_path, slots=2)
-    assert rec.claim(0.0, 0.0, 'a', 'GET', 'sda', '', 0) >= 0
-    slot = rec.claim(0.0, 0.0, 'b', 'GET', 'sda', '', 0)
-    assert rec.claim(0.0, 0.0, 'c', 'GET', 'sda', '', 0) == -1
+    assert claim(rec, 0.0, 0.0, 'a', 'GET', 'sda', '', 0) >= 0
+    slot = claim(rec, 0.0, 0.0, 'b', 'GET', 'sda', '', 0)
+    assert claim(rec, 0.0, 0.0, 'c', 'GET', 'sda', '', 0) == -1
     assert rec.untracked == 1
-    rec.release(slot, 200, 1.0, 1.0)
-    assert rec.claim(0.0, 0.0, 'd', 'GET', 'sda', '', 0) == slot
+    release(rec, slot, 200, 1.0, 1.0)
+    assert claim(rec, 0.0, 0.0, 'd', 'GET', 'sda', '', 0) == slot
 
 
 def test_the_slowest_of_each_tenth_of_the_window_are_kept(tmp_path):
     rec = records(tmp_path, slowest=2, window=100.0)
     for i, seconds in enumerate((1.0, 5.0, 3.0, 0.5, 4.0)):
-        slot = rec.claim(0.0, 0.0, 'tx%d' % i, 'PUT', 'sda', '', 0)
-        rec.release(slot, 201, seconds, 1.0)   # all in the first tenth
+        slot = claim(rec, 0.0, 0.0, 'tx%d' % i, 'PUT', 'sda', '', 0)
+        release(rec, slot, 201, seconds, 1.0)   # all in the first tenth
     _, done = read(rec, now=10.0, wall_now=2.0)
     assert sorted(r['txn_id'] for r in done) == ['tx1', 'tx4']
     # later: another tenth, and the first is out of the window
-    slot = rec.claim(0.0, 0.0, 'late', 'PUT', 'sda', '', 0)
-    rec.release(slot, 201, 0.1, 95.0)
+    slot = claim(rec, 0.0, 0.0, 'late', 'PUT', 'sda', '', 0)
+    release(rec, slot, 201, 0.1, 95.0)
     answer, _ = activity.answer([(rec.path, 1, True)], 20, 100.0,
                                 now=10.0, wall_now=96.0)
     assert [r['txn_id'] for r in answer['slowest']] == \
@@ -128,7 +140,7 @@ def test_the_slowest_of_each_tenth_of_the_window_are_kept(tmp_path):
 
 def test_a_dead_workers_requests_are_not_in_flight(tmp_path):
     rec = records(tmp_path)
-    rec.claim(0.0, 0.0, 'stuck', 'PUT', 'sda', '', 0)
+    claim(rec, 0.0, 0.0, 'stuck', 'PUT', 'sda', '', 0)
     answer, problems = activity.answer([(rec.path, 1, False)], 20, 600.0)
     assert answer['in_flight'] == [] and problems == []
     answer, _ = activity.answer([(rec.path, 1, True)], 20, 600.0)
@@ -139,7 +151,7 @@ def test_a_dead_workers_requests_are_not_in_flight(tmp_path):
                                     'step'])
 def test_a_damaged_file_is_skipped_and_reported(tmp_path, damage):
     rec = records(tmp_path)
-    slot = rec.claim(0.0, 0.0, 'tx', 'PUT', 'sda', '', 0)
+    slot = claim(rec, 0.0, 0.0, 'tx', 'PUT', 'sda', '', 0)
     rec.transition(slot, K['open'], 1.0)
     path = rec.path
     rec.close()
@@ -199,7 +211,7 @@ def test_a_reader_never_sees_a_torn_record(tmp_path):
 
 def _writer_main(path, stop):
     rec = records_from(path)
-    slot = rec.claim(0.0, 0.0, 'tx', 'PUT', 'sda', '', 0)
+    slot = claim(rec, 0.0, 0.0, 'tx', 'PUT', 'sda', '', 0)
     assert slot == 0
     now = 0.0
     i = 0
@@ -212,3 +224,19 @@ def _writer_main(path, stop):
             else:
                 rec.transition(slot, K['fsync'] if i % 2 else K['tpool'],
                                now)
+
+
+@pytest.mark.parametrize('path, number', [
+    ('/sda/123/a/c/o', 123), ('/sda/0/a/c', 0), ('/sda/7', 7),
+    ('/sda/', -1), ('/sda', -1), ('', -1), ('/sda//a', -1),
+    ('/sda/12x/a', -1), ('/sda/-1/a', -1),
+    ('/sda/999999999999/a', 999999999999), ('/sda/1000000000000/a', -1)])
+def test_the_partition_of_a_path(path, number):
+    assert context.partition_number(path) == number
+
+
+@pytest.mark.parametrize('status, code', [
+    ('201 Created', 201), ('404', 404), ('20', 0), ('2x1 Odd', 0),
+    ('', 0), (None, 0), (b'200 OK', 0), ('500 Internal Error', 500)])
+def test_the_code_of_a_status(status, code):
+    assert context.status_code(status) == code
