@@ -15,6 +15,7 @@
 
 # Declarations that compile activity.py (Cython pure-Python mode).
 cimport cython
+from libc.string cimport memcpy, memset
 
 cdef extern from *:
     # GCC's full memory barrier: a declaration of the compiler's builtin
@@ -46,7 +47,8 @@ cdef class RequestRecords:
 
     cdef inline void _enter(self, Py_ssize_t at) noexcept
     cdef inline void _leave(self, Py_ssize_t at) noexcept
-    @cython.locals(slot=Py_ssize_t, at=Py_ssize_t, text=Py_ssize_t)
+    @cython.locals(slot=Py_ssize_t, at=Py_ssize_t, txn=bytes, txn_text=str,
+                   text=cython.p_char)
     cpdef Py_ssize_t claim(self, double started, txn_id, bytes identity,
                            long long partition) except? -2
     @cython.locals(n=Py_ssize_t, step=Py_ssize_t, i=Py_ssize_t)

@@ -221,6 +221,8 @@ class RequestRecords(object):
         """A record for a request that started at ``started`` (monotonic),
         of ``identity`` (see identity()); -1 when every slot is taken.
         """
+        if len(identity) != TEXT_BYTES - TXN_BYTES:
+            raise ValueError('not an identity() of the records')
         if not self._free:
             self.untracked += 1
             return -1
@@ -237,13 +239,24 @@ class RequestRecords(object):
         words[at + NSTEPS] = 0
         words[at + STATUS] = 0
         words[at + PARTITION] = partition
-        text = at * 8 + TEXT_AT * 8
-        if txn_id is None:
-            txn = bytes(TXN_BYTES)
+        txn = b''
+        if isinstance(txn_id, str):
+            txn_text = txn_id
+            txn = txn_text.encode('utf-8', 'replace')
+        if cython.compiled:
+            # memset, memcpy: activity.pxd
+            text = cython.cast(cython.p_char,
+                               cython.address(self._words[at + TEXT_AT]))
+            memset(text, 0, TXN_BYTES)  # noqa: F821
+            memcpy(text, cython.cast(cython.p_char, txn),  # noqa: F821
+                   min(len(txn), TXN_BYTES))
+            memcpy(text + TXN_BYTES,  # noqa: F821
+                   cython.cast(cython.p_char, identity),
+                   TEXT_BYTES - TXN_BYTES)
         else:
-            txn = txn_id.encode('utf-8', 'replace')[:TXN_BYTES].ljust(
-                TXN_BYTES, b'\0')
-        self._raw[text:text + TEXT_BYTES] = txn + identity
+            start = (at + TEXT_AT) * 8
+            self._raw[start:start + TEXT_BYTES] = \
+                txn[:TXN_BYTES].ljust(TXN_BYTES, b'\0') + identity
         self._leave(at)
         return slot
 

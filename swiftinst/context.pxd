@@ -52,14 +52,19 @@ cdef class RequestContext:
     cdef readonly RequestRecords records
     cdef public Py_ssize_t slot
     cdef public Py_ssize_t resume_kind
+    cdef int op_depth
+    cdef double op_started[8]
+    cdef Py_ssize_t op_mark[8]
+    cdef Py_ssize_t op_before[8]
 
     @cython.locals(records=RequestRecords)
     cpdef start(self, Recorder recorder, RequestKind kind, env,
                 start_response)
     cpdef add_disk_op(self, op, double seconds)
-    cpdef Py_ssize_t step_begin(self, op, double at) except? -2
-    cpdef op_ended(self, op, Py_ssize_t mark, double seconds,
-                   Py_ssize_t before, double at)
+    @cython.locals(now=double, depth=int, kind=Py_ssize_t)
+    cpdef op_begin(self, op)
+    @cython.locals(now=double, depth=int, seconds=double, before=Py_ssize_t)
+    cpdef op_end(self, op, bint nesting, double excluded)
     @cython.locals(seconds=double, series=Series)
     cpdef read_done(self, Py_ssize_t nbytes, double started,
                     double hub_before)
@@ -79,6 +84,10 @@ cpdef RequestContext begin_request(type context_class, Recorder recorder, env,
 cpdef long long partition_number(str path) except? -2
 @cython.locals(code=cython.longlong, i=int, ch=Py_UCS4, text=str)
 cpdef long long status_code(status) except? -2
+cdef int OP_DEPTH
+# the kinds of the request records' steps (activity.KIND_OF)
+cdef dict KIND_OF
+
 cpdef register(ctx, green)
 cpdef unregister(ctx, green)
 

@@ -70,6 +70,10 @@ def append_own(ops, op, mark, seconds):
     ops.append((op, seconds))
 
 
+# Disk ops a request can be inside at once (see RequestContext.op_begin);
+# deeper ones are timed as part of the one that holds them.
+OP_DEPTH = 8
+
 # A finished context's environment: see RequestContext.finish.
 _NO_ENV = types.MappingProxyType({})
 
@@ -236,7 +240,9 @@ class RequestContext(object):
                  # its record among the worker's (see activity): the
                  # records, its slot (-1: none), and the kind a wait
                  # interrupted (see switchtrace)
-                 'records', 'slot', 'resume_kind')
+                 'records', 'slot', 'resume_kind',
+                 # the disk ops under way (see op_begin)
+                 'op_depth', 'op_started', 'op_mark', 'op_before')
 
     def __init__(self, recorder, kind, env, start_response=None):
         self.start(recorder, kind, env, start_response)
@@ -267,6 +273,12 @@ class RequestContext(object):
         self.records = records = recorder.records
         self.slot = -1
         self.resume_kind = 0
+        self.op_depth = 0
+        if not cython.compiled:
+            # compiled, C arrays (context.pxd)
+            self.op_started = [0.0] * OP_DEPTH
+            self.op_mark = [0] * OP_DEPTH
+            self.op_before = [0] * OP_DEPTH
         if records is not None:
             self.slot = records.claim(
                 self.started, env.get('HTTP_X_TRANS_ID'), kind.identity,
@@ -277,28 +289,51 @@ class RequestContext(object):
                                'are not listed' % records.slots)
         register(self, self.greenlet)
 
-    def step_begin(self, op, at):
-        """Disk op ``op`` began at ``at`` (on the hub, or in the tpool
-        thread that runs the request's disk work): the request's record
-        now waits on it.  Returns what to hand ``op_ended``.
+    def op_begin(self, op):
+        """Disk op ``op`` of this request begins now, on the hub or in the
+        tpool thread that runs the request's disk work (its greenthread is
+        parked meanwhile, so the two never overlap): its record now waits
+        on it.  Ops nest (a rename fsyncs its directory): each one's start,
+        the disk ops before it and the kind its record was in are kept on
+        a stack of OP_DEPTH, C arrays compiled, until ``op_end``.  Never
+        raises.
         """
-        if self.slot < 0:
-            return -1
-        return self.records.transition(self.slot, KIND_OF[op], at)
+        now = monotonic()
+        depth = self.op_depth
+        self.op_depth = depth + 1
+        if depth >= OP_DEPTH:
+            return
+        self.op_started[depth] = now
+        self.op_mark[depth] = len(self.disk_ops)
+        self.op_before[depth] = -1
+        if self.slot >= 0:
+            kind = KIND_OF.get(op, -1)
+            if kind >= 0:
+                self.op_before[depth] = self.records.transition(
+                    self.slot, kind, now)
 
-    def op_ended(self, op, mark, seconds, before, at):
-        """Disk op ``op``, begun where ``step_begin`` returned
-        ``before``, ended at ``at`` after ``seconds``: into the request's
-        disk ops (less the ops appended since index ``mark`` while it ran,
-        see append_own; none subtracted if ``mark`` is negative), and its
-        record back to what it was in.
+    def op_end(self, op, nesting, excluded):
+        """The op ``op_begin`` began last has ended now: into the request's
+        disk ops, less ``excluded`` seconds (a write's fdatasync, timed on
+        its own) and, if it is ``nesting``, less the ops appended while it
+        ran (see append_own); its record goes back to what it was in.
+        Never raises.
         """
-        if mark < 0:
-            self.disk_ops.append((op, seconds))
+        now = monotonic()
+        depth = self.op_depth - 1
+        if depth < 0:
+            return
+        self.op_depth = depth
+        if depth >= OP_DEPTH:
+            return
+        seconds = now - self.op_started[depth] - excluded
+        if nesting:
+            append_own(self.disk_ops, op, self.op_mark[depth], seconds)
         else:
-            append_own(self.disk_ops, op, mark, seconds)
-        if self.slot >= 0 and before >= 0:
-            self.records.transition(self.slot, before, at)
+            self.disk_ops.append((op, seconds))
+        before = self.op_before[depth]
+        if before >= 0 and self.slot >= 0:
+            self.records.transition(self.slot, before, now)
 
     def add_disk_op(self, op, seconds):
         self.disk_ops.append((op, seconds))

@@ -89,8 +89,6 @@ def _timed_helper(op, func, nesting=False, on_hub=True):
     """
     @functools.wraps(func)
     def timed(*args, **kwargs):
-        # first: the wrapper's own cost is part of the op it times
-        started = _monotonic()
         try:
             ops = _native_local.ops
         except AttributeError:
@@ -104,25 +102,42 @@ def _timed_helper(op, func, nesting=False, on_hub=True):
             except BaseException as exc:
                 drop_own_frame(exc)
                 raise
-        mark = len(ops)
         ctx = _native_local.ctx
-        before = -1 if ctx is None else ctx.step_begin(op, started)
+        if ctx is None:
+            # a writer's _finalize_put outside any request
+            try:
+                return _timed_detached(ops, op, func, nesting, *args,
+                                       **kwargs)
+            except BaseException as exc:
+                drop_own_frame(exc)
+                raise
+        ctx.op_begin(op)
         try:
             return func(*args, **kwargs)
         except BaseException as exc:
             drop_own_frame(exc)
             raise
         finally:
-            ended = _monotonic()
-            if ctx is not None:
-                # ops is ctx's own
-                ctx.op_ended(op, mark if nesting else -1, ended - started,
-                             before, ended)
-            elif nesting:
-                append_own(ops, op, mark, ended - started)
-            else:
-                ops.append((op, ended - started))
+            ctx.op_end(op, nesting, 0.0)
     return timed
+
+
+def _timed_detached(ops, op, func, nesting, *args, **kwargs):
+    """A helper in a tpool thread that runs disk work outside any request:
+    appended to ``ops``, recorded once the work is done (see TimedTpool).
+    """
+    started = _monotonic()
+    mark = len(ops)
+    try:
+        return func(*args, **kwargs)
+    except BaseException as exc:
+        drop_own_frame(exc)
+        raise
+    finally:
+        if nesting:
+            append_own(ops, op, mark, _monotonic() - started)
+        else:
+            ops.append((op, _monotonic() - started))
 
 
 def _timed_outside_tpool(op, func, nesting, *args, **kwargs):
@@ -135,15 +150,11 @@ def _timed_outside_tpool(op, func, nesting, *args, **kwargs):
             else _active_get(_getcurrent())
         if ctx is None:
             return func(*args, **kwargs)
-        mark = len(ctx.disk_ops)
-        started = _monotonic()
-        before = ctx.step_begin(op, started)
+        ctx.op_begin(op)
         try:
             return func(*args, **kwargs)
         finally:
-            ended = _monotonic()
-            ctx.op_ended(op, mark if nesting else -1, ended - started,
-                         before, ended)
+            ctx.op_end(op, nesting, 0.0)
     except BaseException as exc:
         drop_own_frame(exc)
         raise
@@ -221,42 +232,35 @@ def _timed_method(op, method, of_writer):
     """
     @functools.wraps(method)
     def timed(self, *args, **kwargs):
-        if _recorder is None:
+        ctx = None if _recorder is None else _active_get(_getcurrent())
+        if ctx is None:
+            started = _monotonic()
             try:
                 return method(self, *args, **kwargs)
             except BaseException as exc:
                 drop_own_frame(exc)
                 raise
-        ctx = _active_get(_getcurrent())
-        mark = 0 if ctx is None else len(ctx.disk_ops)
-        started = _monotonic()
-        before = -1 if ctx is None else ctx.step_begin(op, started)
+            finally:
+                if _recorder is not None:
+                    _record_method_detached(of_writer, op,
+                                            _monotonic() - started, self)
+        ctx.op_begin(op)
         try:
             return method(self, *args, **kwargs)
         except BaseException as exc:
             drop_own_frame(exc)
             raise
         finally:
-            if ctx is not None:
-                ended = _monotonic()
-                ctx.op_ended(op, mark, ended - started, before, ended)
-            else:
-                _record_method_detached(of_writer, op,
-                                        _monotonic() - started, self)
+            ctx.op_end(op, True, 0.0)
     return timed
 
 
-def _hub_op_done(op, started, ctx, mark, before, reader):
-    """A read on the hub that began at ``started`` (where ``step_begin``
-    returned ``before``) has ended: into the request's ops (``ctx``, with
-    ``mark`` ops before it), or recorded for ``reader``'s device outside
-    any request.
+def _read_detached(started, reader):
+    """A read that began at ``started`` outside any request has ended:
+    recorded for ``reader``'s device.
     """
-    ended = _monotonic()
-    if ctx is not None:
-        ctx.op_ended(op, mark, ended - started, before, ended)
-    elif _recorder is not None:
-        _record_method_detached(True, op, ended - started, reader)
+    if _recorder is not None:
+        _record_method_detached(True, 'read', _monotonic() - started, reader)
 
 
 def _timed_reads(method):
@@ -279,16 +283,24 @@ def _timed_chunks(chunks, reader):
     ctx = _active_get(_getcurrent())
     try:
         while True:
-            mark = 0 if ctx is None else len(ctx.disk_ops)
-            started = _monotonic()
-            before = -1 if ctx is None else ctx.step_begin('read', started)
-            try:
-                chunk = next(chunks)
-            except StopIteration:
-                # the read that found the end of the file
-                _hub_op_done('read', started, ctx, mark, before, reader)
-                return
-            _hub_op_done('read', started, ctx, mark, before, reader)
+            if ctx is None:
+                started = _monotonic()
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    # the read that found the end of the file
+                    _read_detached(started, reader)
+                    return
+                _read_detached(started, reader)
+            else:
+                ctx.op_begin('read')
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    return
+                finally:
+                    # (the end of the file too)
+                    ctx.op_end('read', True, 0.0)
             yield chunk
     except BaseException as exc:
         drop_own_frame(exc)
@@ -352,9 +364,8 @@ class _TimedLock(object):
 
     def __enter__(self):
         ctx = _active_get(_getcurrent()) if _recorder is not None else None
-        mark = 0 if ctx is None else len(ctx.disk_ops)
-        started = _monotonic()
-        before = -1 if ctx is None else ctx.step_begin(self._op, started)
+        if ctx is not None:
+            ctx.op_begin(self._op)
         try:
             return self._lock.__enter__()
         except BaseException as exc:
@@ -362,7 +373,7 @@ class _TimedLock(object):
             raise
         finally:
             if ctx is not None:
-                _hub_op_done(self._op, started, ctx, mark, before, None)
+                ctx.op_end(self._op, True, 0.0)
 
     def __exit__(self, *exc_info):
         try:
@@ -396,31 +407,43 @@ def _timed_write(method):
                 drop_own_frame(exc)
                 raise
         current = _getcurrent()
-        holder = _active_get(current)
-        detached = holder is None
-        if detached:
-            holder = _detached[current] = _Detached()
-        in_tpool_before = holder.tpool_seconds
-        started = _monotonic()
-        before = -1 if detached else holder.step_begin('write', started)
+        ctx = _active_get(current)
+        if ctx is None:
+            try:
+                return _write_detached(method, current, self, *args,
+                                       **kwargs)
+            except BaseException as exc:
+                drop_own_frame(exc)
+                raise
+        in_tpool_before = ctx.tpool_seconds
+        ctx.op_begin('write')
         try:
             return method(self, *args, **kwargs)
         except BaseException as exc:
             drop_own_frame(exc)
             raise
         finally:
-            ended = _monotonic()
-            seconds = ended - started - (holder.tpool_seconds -
-                                         in_tpool_before)
-            if detached:
-                holder.disk_ops.append(('write', seconds))
-            else:
-                holder.op_ended('write', -1, seconds, before, ended)
-            if detached:
-                del _detached[current]
-                _record_detached(holder.disk_ops,
-                                 getattr(self, '_diskfile', None))
+            ctx.op_end('write', False, ctx.tpool_seconds - in_tpool_before)
     return timed
+
+
+def _write_detached(method, current, writer, *args, **kwargs):
+    """A DiskFileWriter.write outside any request (replication): its
+    greenthread is a _Detached holder while it runs, for TimedTpool.
+    """
+    holder = _detached[current] = _Detached()
+    started = _monotonic()
+    try:
+        return method(writer, *args, **kwargs)
+    except BaseException as exc:
+        drop_own_frame(exc)
+        raise
+    finally:
+        holder.disk_ops.append(('write', _monotonic() - started -
+                                holder.tpool_seconds))
+        del _detached[current]
+        _record_detached(holder.disk_ops,
+                         getattr(writer, '_diskfile', None))
 
 
 class _Detached(object):

@@ -240,3 +240,19 @@ def test_the_partition_of_a_path(path, number):
     ('', 0), (None, 0), (b'200 OK', 0), ('500 Internal Error', 500)])
 def test_the_code_of_a_status(status, code):
     assert context.status_code(status) == code
+
+
+def test_a_txn_id_is_kept_to_its_field_and_a_missing_one_is_none(tmp_path):
+    rec = records(tmp_path)
+    long_txn = 'tx' + 'a' * 100
+    claim(rec, 0.0, 0.0, long_txn, 'PUT', 'sda', '1', 0)
+    claim(rec, 0.0, 0.0, None, 'DELETE', 'sdb', '', 0)
+    claim(rec, 0.0, 0.0, 'tx-é', 'GET', 'sdc', '', 0)
+    live, _ = read(rec, now=1.0)
+    by_device = {r['device']: r for r in live}
+    assert by_device['sda']['txn_id'] == long_txn[:64]
+    assert by_device['sdb']['txn_id'] is None
+    assert by_device['sdb']['method'] == 'DELETE'
+    assert by_device['sdc']['txn_id'] == 'tx-é'
+    with pytest.raises(ValueError):
+        rec.claim(0.0, 'tx', b'short', 0)
