@@ -27,7 +27,7 @@ import platform
 import sys
 import time
 
-from bench import e2e, hotpath, scrape
+from bench import e2e, hotpath, requests, scrape
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -102,6 +102,15 @@ def build_rows(results):
                                     default['full_series_per_worker']),
                      '%.1f ms' % (default['ours_s'] * 1e3), '-',
                      '<= 100 ms', verdict(default['ours_s'] <= 0.1)))
+    answer = results.get('requests')
+    if answer:
+        rows.append(('/debug/requests, %d workers, %d requests in flight'
+                     % (answer['workers'], answer['in_flight']),
+                     '%.1f ms (interpreted %.1f ms)' % (
+                         answer['compiled_s'] * 1e3,
+                         answer['interpreted_s'] * 1e3),
+                     '-', '<= 50 ms',
+                     verdict(answer['compiled_s'] <= 0.05)))
     churn = results.get('scrape', {}).get('churn')
     if churn:
         rows.append(('scrape after worker churn / live only (%d pairs)'
@@ -133,10 +142,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument('--quick', action='store_true',
                         help='a sub-minute run: fewer pairs and workers')
-    parser.add_argument('--only', choices=('e2e', 'hotpath', 'scrape'),
+    parser.add_argument('--only', choices=('e2e', 'hotpath', 'scrape',
+                                           'requests'),
                         action='append')
     args = parser.parse_args(argv)
-    only = set(args.only or ('e2e', 'hotpath', 'scrape'))
+    only = set(args.only or ('e2e', 'hotpath', 'scrape', 'requests'))
     started = time.time()
     results = {'machine': machine(), 'quick': args.quick,
                'started': time.strftime('%Y-%m-%d %H:%M:%S UTC',
@@ -149,6 +159,8 @@ def main(argv=None):
                                             mp_max=8)
         else:
             results['scrape'] = scrape.main()
+    if 'requests' in only:
+        results['requests'] = requests.main()
     if 'e2e' in only:
         if args.quick:
             results['e2e'] = e2e.main(pairs=3, seconds=2,

@@ -54,12 +54,14 @@ cdef class RequestRecords:
     @cython.locals(n=Py_ssize_t, step=Py_ssize_t, i=Py_ssize_t)
     cdef void _append(self, Py_ssize_t at, Py_ssize_t kind,
                       double seconds) noexcept
-    @cython.locals(at=Py_ssize_t, before=Py_ssize_t, seconds=double)
+    @cython.locals(at=Py_ssize_t, before=Py_ssize_t, seconds=double,
+                   words='long long[::1]', floats='double[::1]')
     cpdef Py_ssize_t transition(self, Py_ssize_t slot, Py_ssize_t kind,
                                double now) except? -1
-    @cython.locals(at=Py_ssize_t, since=double)
+    @cython.locals(at=Py_ssize_t, since=double,
+                   words='long long[::1]', floats='double[::1]')
     cpdef wait_ended(self, Py_ssize_t slot, Py_ssize_t part_kind,
-                     double part_end, double now)
+                     double part_end, double now, Py_ssize_t then)
     @cython.locals(at=Py_ssize_t, seconds=double, period=Py_ssize_t,
                    index=Py_ssize_t, first=Py_ssize_t, target=Py_ssize_t,
                    fastest=double, i=Py_ssize_t, kept=Py_ssize_t)

@@ -209,6 +209,8 @@ class RequestRecords(object):
         self._map.close()
 
     # -- the writer: the request path ------------------------------------
+    # (transition and wait_ended, which run at every switch and disk op,
+    # bracket their writes themselves: interpreted, a call less each)
     def _enter(self, at):
         self._words[at + CHANGES] += 1
         _barrier()
@@ -288,32 +290,45 @@ class RequestRecords(object):
         step it was in ends there.  Returns the kind it was in.
         """
         at = HEADER_WORDS + slot * RECORD_WORDS
-        self._enter(at)
-        before = self._words[at + KIND]
-        seconds = now - self._floats[at + SINCE]
+        words = self._words
+        floats = self._floats
+        words[at + CHANGES] += 1
+        if cython.compiled:
+            full_memory_barrier()  # noqa: F821
+        before = words[at + KIND]
+        seconds = now - floats[at + SINCE]
         if seconds > 0.0:
             self._append(at, before, seconds)
-            self._floats[at + SINCE] = now
-        self._words[at + KIND] = kind
-        self._leave(at)
+            floats[at + SINCE] = now
+        words[at + KIND] = kind
+        if cython.compiled:
+            full_memory_barrier()  # noqa: F821
+        words[at + CHANGES] += 1
         return before
 
-    def wait_ended(self, slot, part_kind, part_end, now):
+    def wait_ended(self, slot, part_kind, part_end, now, then):
         """A wait that began at the record's SINCE ended at ``now``: the
         part up to ``part_end`` was ``part_kind`` (its socket, its tpool
-        thread, its container updates), the rest ``hub``; it runs again.
+        thread, its container updates), the rest ``hub``; it is in kind
+        ``then`` again (running, or the op the wait interrupted).
         """
         at = HEADER_WORDS + slot * RECORD_WORDS
-        self._enter(at)
-        since = self._floats[at + SINCE]
+        words = self._words
+        floats = self._floats
+        words[at + CHANGES] += 1
+        if cython.compiled:
+            full_memory_barrier()  # noqa: F821
+        since = floats[at + SINCE]
         if part_end > since:
             self._append(at, part_kind, part_end - since)
             since = part_end
         if now > since:
             self._append(at, HUB, now - since)
-        self._floats[at + SINCE] = now
-        self._words[at + KIND] = RUNNING
-        self._leave(at)
+        floats[at + SINCE] = now
+        words[at + KIND] = then
+        if cython.compiled:
+            full_memory_barrier()  # noqa: F821
+        words[at + CHANGES] += 1
 
     def release(self, slot, status, now):
         """The request of ``slot`` ended at ``now`` with ``status``: its

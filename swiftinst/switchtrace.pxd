@@ -20,7 +20,7 @@ from swiftinst.context cimport RequestContext, monotonic
 # what a request waits for (see context), as C ints
 cdef int AWAIT_CLIENT, AWAIT_CONTAINER, AWAIT_UPDATES
 # what a request's record waits on (see activity)
-cdef Py_ssize_t RUNNING, CLIENT, TPOOL, CONTAINER, COMMIT
+cdef Py_ssize_t CLIENT, TPOOL, CONTAINER, COMMIT
 
 cpdef Py_ssize_t waits_on(RequestContext ctx) except -1
 

@@ -48,7 +48,6 @@ from swiftinst.context import (AWAIT_CLIENT, AWAIT_CONTAINER,
 
 _active = context.active
 # What a request's record says it waits on (see activity).
-RUNNING = KIND_OF['running']
 CLIENT = KIND_OF['client']
 TPOOL = KIND_OF['tpool']
 CONTAINER = KIND_OF['container']
@@ -210,13 +209,11 @@ def on_switch(event, args):
                         ctx.commit_wait += part
                 ctx.hub_wait += waited - part
                 if ctx.slot >= 0:
-                    # the kind it waited on up to switched_at + part
-                    # (the record knows it), then the hub
+                    # what it waited on up to switched_at + part, then the
+                    # hub; then what the wait interrupted
                     ctx.records.wait_ended(ctx.slot, waits_on(ctx),
-                                           ctx.switched_at + part, now)
-                    if ctx.resume_kind != RUNNING:
-                        ctx.records.transition(ctx.slot, ctx.resume_kind,
-                                               now)
+                                           ctx.switched_at + part, now,
+                                           ctx.resume_kind)
                 ctx.switched_at = now
                 ctx.slice_mark = len(ctx.disk_ops)
         except Exception:

@@ -55,7 +55,7 @@ def test_a_request_in_flight_shows_what_it_waits_on_and_its_steps(tmp_path):
     rec = records(tmp_path)
     slot = claim(rec, 10.0, 990.0, 'tx1', 'PUT', 'sda', '0', 17)
     rec.transition(slot, K['client'], 10.5)       # switched out
-    rec.wait_ended(slot, K['client'], 11.5, 12.0)  # 1 s idle, then hub
+    rec.wait_ended(slot, K['client'], 11.5, 12.0, K['running'])  # idle, hub
     before = rec.transition(slot, K['open'], 12.25)
     assert before == K['running']
     live, done = read(rec, now=15.25)
@@ -76,7 +76,7 @@ def test_a_finished_request_keeps_its_timeline_among_the_slowest(tmp_path):
     rec.transition(slot, K['tpool'], 10.5)
     rec.transition(slot, K['fsync'], 10.75)
     rec.transition(slot, K['tpool'], 12.75)
-    rec.wait_ended(slot, K['tpool'], 13.0, 13.0)
+    rec.wait_ended(slot, K['tpool'], 13.0, 13.0, K['running'])
     release(rec, slot, 201, 13.5, 993.5)
     live, [req] = read(rec, now=20.0)
     assert live == []
@@ -220,7 +220,8 @@ def _writer_main(path, stop):
             i += 1
             now += 1.0
             if i % 3 == 0:
-                rec.wait_ended(slot, K['client'], now - 0.25, now)
+                rec.wait_ended(slot, K['client'], now - 0.25, now,
+                               K['running'])
             else:
                 rec.transition(slot, K['fsync'] if i % 2 else K['tpool'],
                                now)
