@@ -29,6 +29,10 @@ cdef Py_ssize_t SECONDS, PARTITION, ENDED, TEXT_AT, TEXT_BYTES, TXN_BYTES
 
 cdef inline void _barrier() noexcept nogil
 
+@cython.locals(base=cython.p_char, i=Py_ssize_t, kind=cython.longlong,
+               seconds=double, steps=list)
+cpdef list _steps(bytes data, Py_ssize_t nsteps)
+
 @cython.final
 cdef class RequestRecords:
     cdef readonly object path
