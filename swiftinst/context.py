@@ -369,13 +369,10 @@ class RequestContext(object):
         if self.finished:
             return
         self.finished = True
+        now = monotonic()
         try:
             unregister(self, self.greenlet)
-            now = monotonic()
             seconds = now - self.started
-            if self.slot >= 0:
-                slot, self.slot = self.slot, -1
-                self.records.release(slot, status_code(self.status), now)
             recorder = self.recorder
             kind = self.kind
             if self.disk_ops:
@@ -390,6 +387,14 @@ class RequestContext(object):
         except Exception:
             self.recorder.error('request')
         finally:
+            if self.slot >= 0:
+                # its record, kept among the slowest if it is one, and its
+                # slot free again, whatever happened above
+                slot, self.slot = self.slot, -1
+                try:
+                    self.records.release(slot, status_code(self.status), now)
+                except Exception:
+                    self.recorder.error('requests')
             # The environment holds our TimedInput, which holds this
             # context: without this, every request's objects (its
             # DiskFile, buffers, environment) would wait for the cyclic GC
