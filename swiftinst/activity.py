@@ -77,6 +77,7 @@ the slowest ``slowest_count`` of every worker's records that ended within
 the window: exact to a tenth of the window.
 """
 
+import errno
 import mmap
 import os
 import struct
@@ -173,6 +174,12 @@ class RequestRecords(object):
         # without a clock call of their own
         self.wall_offset = time.time() - time.monotonic()
         size = file_bytes(slots, SLOWEST_PERIODS * slowest_count)
+        # Where there is no room, fail without reserving what there is:
+        # the worker's values file may need it.
+        room = os.statvfs(os.path.dirname(path) or '.')
+        if room.f_bavail * room.f_frsize < size:
+            raise OSError(errno.ENOSPC, 'no room for %d bytes of request '
+                          'records in %s' % (size, os.path.dirname(path)))
         tmp = path + '.tmp'
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:

@@ -35,6 +35,10 @@ from swiftinst.activity import RequestRecords
 # Dead workers' snapshots are also folded in at every scrape; this only
 # bounds the number of files when nobody scrapes.
 COMPACT_EVERY_FLUSHES = 60
+# A worker whose request records could not be made (no room in
+# metrics_dir) tries again after this many flushes, not at every one: an
+# attempt reserves 1.2 MB, on the hub.
+RECORDS_RETRY_FLUSHES = 30
 
 
 class WorkerLifecycle(object):
@@ -49,8 +53,10 @@ class WorkerLifecycle(object):
         # this is not the current pid (see store.current_pid).
         self.pid = None
         # whether this worker's request records could not be made (one
-        # error counted and logged per fault)
+        # error counted and logged per fault), and the flushes until it
+        # tries again
         self._records_failing = False
+        self._records_retry_in = 0
 
     def adopt(self):
         """Start this worker's own work at its first request."""
@@ -88,6 +94,7 @@ class WorkerLifecycle(object):
                 self.store.requests_path(), config.requests_max_in_flight,
                 config.slowest_count, config.slowest_window)
         except (OSError, ValueError) as err:
+            self._records_retry_in = RECORDS_RETRY_FLUSHES
             if not self._records_failing:
                 self._records_failing = True
                 self.recorder.error(
@@ -130,11 +137,6 @@ class WorkerLifecycle(object):
         except Exception as err:
             self.recorder.error('store', 'cannot write to metrics_dir %s: %s'
                                 % (self.config.metrics_dir, err))
-        if self.event_loop is not None and (records is None or
-                                            records_lost):
-            # make them again where metrics_dir lost them (or never had
-            # room for them)
-            self.start_request_records()
         try:
             if store.needs_repair:
                 store.repair()
@@ -142,6 +144,13 @@ class WorkerLifecycle(object):
             self.recorder.error('store', 'cannot repair the values file in '
                                 'metrics_dir %s: %s'
                                 % (self.config.metrics_dir, err))
+        if self.event_loop is not None:
+            self._records_retry_in -= 1
+            if records_lost or records is None and \
+                    self._records_retry_in <= 0:
+                # make them again where metrics_dir lost them (or had no
+                # room for them)
+                self.start_request_records()
         self.report_store_problems()
 
     def report_store_problems(self):

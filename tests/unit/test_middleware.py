@@ -324,3 +324,28 @@ def test_slow_read_warnings_are_limited_but_every_read_is_counted(
                           'slow_request': 100 - len(requests)}
     assert series[('swift_object_suppressed_warnings',
                    ('hub_blocked',))].value == 0
+
+
+def test_request_records_without_room_are_tried_again_now_and_then(
+        make_filter, monkeypatch):
+    from swiftinst import worker
+    attempts = []
+
+    def no_room(*args):
+        attempts.append(args)
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(worker, 'RequestRecords', no_room)
+    mw = make_filter(event_loop_accounting='true')
+    mw.store.adopt_current_process()
+    lifecycle = mw.worker
+    lifecycle.start_request_records()
+    assert len(attempts) == 1 and mw.recorder.records is None
+    for _ in range(worker.RECORDS_RETRY_FLUSHES - 1):
+        lifecycle.flush()
+    assert len(attempts) == 1
+    lifecycle.flush()
+    assert len(attempts) == 2
+    # counted once for the fault, however often it is tried
+    errors = mw.store.counter(('swift_object_instrumentation_errors',
+                               ('requests',))).value
+    assert errors == 1
