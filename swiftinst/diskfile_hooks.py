@@ -89,6 +89,8 @@ def _timed_helper(op, func, nesting=False, on_hub=True):
     """
     @functools.wraps(func)
     def timed(*args, **kwargs):
+        # first: the wrapper's own cost is part of the op it times
+        started = _monotonic()
         try:
             ops = _native_local.ops
         except AttributeError:
@@ -105,12 +107,17 @@ def _timed_helper(op, func, nesting=False, on_hub=True):
         ctx = _native_local.ctx
         if ctx is None:
             # a writer's _finalize_put outside any request
+            mark = len(ops)
             try:
-                return _timed_detached(ops, op, func, nesting, *args,
-                                       **kwargs)
+                return func(*args, **kwargs)
             except BaseException as exc:
                 drop_own_frame(exc)
                 raise
+            finally:
+                if nesting:
+                    append_own(ops, op, mark, _monotonic() - started)
+                else:
+                    ops.append((op, _monotonic() - started))
         ctx.op_begin(op)
         try:
             return func(*args, **kwargs)
@@ -120,24 +127,6 @@ def _timed_helper(op, func, nesting=False, on_hub=True):
         finally:
             ctx.op_end(op, nesting, 0.0)
     return timed
-
-
-def _timed_detached(ops, op, func, nesting, *args, **kwargs):
-    """A helper in a tpool thread that runs disk work outside any request:
-    appended to ``ops``, recorded once the work is done (see TimedTpool).
-    """
-    started = _monotonic()
-    mark = len(ops)
-    try:
-        return func(*args, **kwargs)
-    except BaseException as exc:
-        drop_own_frame(exc)
-        raise
-    finally:
-        if nesting:
-            append_own(ops, op, mark, _monotonic() - started)
-        else:
-            ops.append((op, _monotonic() - started))
 
 
 def _timed_outside_tpool(op, func, nesting, *args, **kwargs):
